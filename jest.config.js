@@ -1,0 +1,31 @@
+// Jest runs the TypeScript sources through swc (no type checking here: `npm run typecheck`
+// does that) as native ES modules, hence `--experimental-vm-modules` in the npm scripts.
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'es6' } }],
+};
+const shared = {
+  transform,
+  extensionsToTreatAsEsm: ['.ts'],
+  // Sources import siblings as `./x.js` (NodeNext); under Jest those are the `.ts` files.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};
+
+/** @type {import('jest').Config} */
+export default {
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/libs/*/src/**/*.test.ts', '<rootDir>/services/*/src/**/*.test.ts'],
+    },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/libs/*/test/**/*.test.ts', '<rootDir>/services/*/test/**/*.test.ts'],
+      globalSetup: '<rootDir>/libs/testing/dist/global-setup.js',
+      globalTeardown: '<rootDir>/libs/testing/dist/global-teardown.js',
+      testTimeout: 60_000,
+    },
+  ],
+};

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BackendUnavailableError } from '../types.js';
+import { binaryCacheDir } from './cache.js';
+import { commandExists, runCommand } from './run-command.js';
+
+export const VERSITYGW_VERSION = 'v1.7.0';
+export const FERRETDB_VERSION = 'v1.24.2';
+
+/** The project's own FerretDB launcher (a Go module beside this package's sources). */
+const FERRETDB_LAUNCHER_DIR = fileURLToPath(new URL('../../ferretdb/', import.meta.url));
+
+async function requireGo(what: string): Promise<void> {
+  if (!(await commandExists('go', ['version']))) {
+    throw new BackendUnavailableError(
+      `Go is not installed, so ${what} cannot be built: install Go 1.24 or newer, or set the backend URLs (REDIS_URL, MONGO_URL, S3_ENDPOINT with S3_ACCESS_KEY and S3_SECRET_KEY).`,
+    );
+  }
+}
+
+/**
+ * Returns the cached binary at `cacheName`, building it first when it is missing. The build
+ * writes into a private folder and renames into place, so concurrent first runs never see a
+ * half-written binary.
+ */
+async function cachedGoBinary(
+  cacheName: string,
+  what: string,
+  build: (outputDir: string) => Promise<{ code: number | null; output: string; binary: string }>,
+): Promise<string> {
+  const cacheDir = binaryCacheDir();
+  const target = join(cacheDir, cacheName);
+  if (existsSync(target)) return target;
+
+  await requireGo(what);
+  process.stderr.write(`[backends] building ${what} once; later starts reuse ${target}\n`);
+  const workDir = mkdtempSync(join(cacheDir, `.build-${cacheName}-`));
+  try {
+    const result = await build(workDir);
+    if (result.code !== 0 || !existsSync(result.binary)) {
+      throw new BackendUnavailableError(
+        `Building ${what} with Go failed (is the Go module proxy reachable?): ${result.output.trim().slice(-1500)}`,
+      );
+    }
+    renameSync(result.binary, target);
+    return target;
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** versitygw, an S3 server with a POSIX backend, installed from the Go module proxy. */
+export async function versitygwBinary(): Promise<string> {
+  return cachedGoBinary(`versitygw-${VERSITYGW_VERSION}`, `versitygw ${VERSITYGW_VERSION}`, async (outputDir) => {
+    const result = await runCommand('go', ['install', `github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}`], {
+      env: { ...process.env, GOBIN: outputDir, GOFLAGS: '-buildvcs=false' },
+    });
+    return { ...result, binary: join(outputDir, 'versitygw') };
+  });
+}
+
+/**
+ * FerretDB (MongoDB wire protocol on SQLite), built from the project's launcher. The cache
+ * name carries a digest of the launcher's sources so a change to them rebuilds it.
+ */
+export async function ferretdbBinary(): Promise<string> {
+  const digest = createHash('sha256');
+  for (const file of ['go.mod', 'go.sum', 'main.go']) digest.update(readFileSync(join(FERRETDB_LAUNCHER_DIR, file)));
+  const cacheName = `ferretdb-local-${FERRETDB_VERSION}-${digest.digest('hex').slice(0, 12)}`;
+  return cachedGoBinary(cacheName, `FerretDB ${FERRETDB_VERSION}`, async (outputDir) => {
+    const binary = join(outputDir, 'ferretdb-local');
+    const result = await runCommand('go', ['build', '-o', binary, '.'], {
+      cwd: FERRETDB_LAUNCHER_DIR,
+      env: { ...process.env, GOFLAGS: '-buildvcs=false' },
+    });
+    return { ...result, binary };
+  });
+}
