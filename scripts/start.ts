@@ -57,7 +57,8 @@ async function main(): Promise<void> {
     process.once(signal, () => void stopAll(0));
   }
 
-  const env = { ...process.env, ...backendEnvironment(settings) };
+  // Loopback unless told otherwise: a developer's stack is not a public service.
+  const env = { HOST: '127.0.0.1', ...process.env, ...backendEnvironment(settings) };
   for (const name of SERVICES) {
     const entry = join(repoRoot, 'services', name, 'dist', 'main.js');
     if (!existsSync(entry)) continue;

@@ -44,3 +44,6 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+export { ServiceProcess, TestStack, totalJobs, type ServiceName, type StackOptions } from './stack.js';
+export { corrupted, fixtures, truncated } from './fixtures.js';

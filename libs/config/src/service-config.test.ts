@@ -1,0 +1,55 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError } from './load-config.js';
+import { loadGatewayConfig, loadIngestConfig, loadReaperConfig } from './service-config.js';
+
+const backends = {
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MONGO_URL: 'mongodb://127.0.0.1:27017/',
+  S3_ENDPOINT: 'http://127.0.0.1:9000',
+  S3_ACCESS_KEY: 'access',
+  S3_SECRET_KEY: 'secret',
+};
+
+describe('service configuration', () => {
+  it('applies the contract defaults', () => {
+    const gateway = loadGatewayConfig(backends);
+    expect(gateway.port).toBe(8080);
+    expect(gateway.maxUploadBytes).toBe(10 * 1024 * 1024);
+    expect(gateway.s3.bucket).toBe('images');
+    expect(gateway.mongo.dbName).toBe('imagehost');
+    expect(Object.isFrozen(gateway)).toBe(true);
+    expect(loadIngestConfig(backends).maxImagePixels).toBe(40_000_000);
+    expect(loadReaperConfig(backends).concurrency).toBe(4);
+  });
+
+  it('reads values from the environment and treats blanks as unset', () => {
+    const config = loadGatewayConfig({ ...backends, PORT: '9090', MAX_UPLOAD_BYTES: '2048', PUBLIC_BASE_URL: 'https://img.example/', S3_BUCKET: '' });
+    expect(config.port).toBe(9090);
+    expect(config.maxUploadBytes).toBe(2048);
+    expect(config.publicBaseUrl).toBe('https://img.example');
+    expect(config.s3.bucket).toBe('images');
+  });
+
+  it('stops with one message naming every bad variable', () => {
+    const attempt = () =>
+      loadGatewayConfig({ ...backends, PORT: 'eighty', MAX_UPLOAD_BYTES: '-1', REDIS_URL: 'http://nope', S3_SECRET_KEY: undefined });
+    expect(attempt).toThrow(ConfigError);
+    let message = '';
+    try {
+      attempt();
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    for (const name of ['PORT', 'MAX_UPLOAD_BYTES', 'REDIS_URL', 'S3_SECRET_KEY']) expect(message).toContain(name);
+    expect(message).toContain('"eighty"');
+  });
+
+  it('refuses a memory budget smaller than one largest upload', () => {
+    expect(() => loadGatewayConfig({ ...backends, MAX_UPLOAD_BYTES: '1000', UPLOAD_MEMORY_BUDGET_BYTES: '999' })).toThrow(/UPLOAD_MEMORY_BUDGET_BYTES/);
+  });
+
+  it('refuses names that would not be valid buckets or databases', () => {
+    expect(() => loadIngestConfig({ ...backends, S3_BUCKET: 'Bad_Bucket' })).toThrow(/S3_BUCKET/);
+    expect(() => loadReaperConfig({ ...backends, MONGO_DB_NAME: 'a' })).toThrow(/MONGO_DB_NAME/);
+  });
+});

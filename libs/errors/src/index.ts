@@ -1,0 +1,2 @@
+export { AppError, ERROR_CODES, isErrorCode, type ErrorBody, type ErrorCode } from './app-error.js';
+export { decodeJobFailure, encodeJobFailure } from './job-failure.js';

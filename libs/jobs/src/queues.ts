@@ -1,0 +1,153 @@
+import { Queue, QueueEvents, UnrecoverableError, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
+import { z } from 'zod';
+import { AppError, encodeJobFailure } from '@imagehost/errors';
+import { isImageKey, isSha256Hex } from '@imagehost/keys';
+
+// The one definition of every queue: its name, payload and result. Producers and consumers
+// import these; payloads are validated again when consumed. Queue names live in Redis, so
+// renaming one is a migration, not a refactor.
+
+const imageKey = z.string().refine(isImageKey, 'not an image key');
+const versionId = z.string().regex(/^[A-Za-z0-9_-]{16}$/, 'not a version id');
+const objectKey = z.string().regex(/^images\/[A-Za-z0-9_-]{16}\/[A-Za-z0-9_-]{16}$/, 'not an image object key');
+const keyHash = z.string().refine(isSha256Hex, 'not a SHA-256 hex digest');
+
+/** `ingest`: validate an uploaded version and record it. Carries hashes, never keys or bytes. */
+export const INGEST_QUEUE = 'ingest';
+
+export const ingestJobSchema = z.object({
+  kind: z.literal('create'),
+  imageKey,
+  versionId,
+  objectKey,
+  deleteKeyHash: keyHash,
+  updateKeyHash: keyHash,
+  /** When the gateway accepted the upload (ms since epoch). */
+  acceptedAt: z.number().int().nonnegative(),
+});
+export type IngestJobData = z.infer<typeof ingestJobSchema>;
+
+/** What a successful ingest reports back to the waiting gateway. */
+export interface IngestJobResult {
+  readonly imageKey: string;
+  readonly versionId: string;
+  readonly contentType: 'image/jpeg' | 'image/png';
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly sha256: string;
+}
+
+/** `reap`: remove what must not stay — for now the object of a refused upload. */
+export const REAP_QUEUE = 'reap';
+
+export const reapJobSchema = z.discriminatedUnion('target', [
+  z.object({ target: z.literal('object'), objectKey, reason: z.enum(['refused']) }),
+]);
+export type ReapJobData = z.infer<typeof reapJobSchema>;
+export interface ReapJobResult {
+  readonly removedObjects: number;
+}
+
+export type IngestQueue = Queue<IngestJobData, IngestJobResult, 'ingest'>;
+export type ReapQueue = Queue<ReapJobData, ReapJobResult, 'reap'>;
+
+/** Job ids are deterministic, so a producer retrying an add cannot create a second job. */
+export function ingestJobId(data: Pick<IngestJobData, 'imageKey' | 'versionId'>): string {
+  // BullMQ reserves ':' in ids; image keys and version ids never contain '.'.
+  return `${data.imageKey}.${data.versionId}`;
+}
+
+export function reapJobId(data: ReapJobData): string {
+  switch (data.target) {
+    case 'object':
+      return `object.${data.objectKey.replaceAll('/', '.')}`;
+  }
+}
+
+export const INGEST_JOB_OPTIONS: JobsOptions = {
+  // Retries are for backend outages; refusals are UnrecoverableError and never retried.
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  // The gateway removes a job once it has its result; these bounds catch the rest.
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 24 * 3600, count: 10_000 },
+};
+
+export const REAP_JOB_OPTIONS: JobsOptions = {
+  attempts: 20,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export interface QueueConnection {
+  readonly redisUrl: string;
+  readonly prefix: string;
+}
+
+function connectionOptions(redisUrl: string): ConnectionOptions {
+  // BullMQ workers need `maxRetriesPerRequest: null`: blocking commands must not time out.
+  return { url: redisUrl, maxRetriesPerRequest: null };
+}
+
+export function createIngestQueue(connection: QueueConnection): IngestQueue {
+  return new Queue<IngestJobData, IngestJobResult, 'ingest'>(INGEST_QUEUE, {
+    connection: { ...connectionOptions(connection.redisUrl), enableOfflineQueue: false },
+    prefix: connection.prefix,
+    defaultJobOptions: INGEST_JOB_OPTIONS,
+  });
+}
+
+export function createIngestQueueEvents(connection: QueueConnection): QueueEvents {
+  return new QueueEvents(INGEST_QUEUE, { connection: connectionOptions(connection.redisUrl), prefix: connection.prefix });
+}
+
+export function createReapQueue(connection: QueueConnection): ReapQueue {
+  return new Queue<ReapJobData, ReapJobResult, 'reap'>(REAP_QUEUE, {
+    connection: { ...connectionOptions(connection.redisUrl), enableOfflineQueue: false },
+    prefix: connection.prefix,
+    defaultJobOptions: REAP_JOB_OPTIONS,
+  });
+}
+
+export async function enqueueReap(queue: ReapQueue, data: ReapJobData): Promise<void> {
+  await queue.add('reap', data, { jobId: reapJobId(data) });
+}
+
+/**
+ * Payload validation on consume: a job that does not match its schema (an old producer, a
+ * hand-edited job) fails at once instead of reaching the handler.
+ */
+export function parseJobData<S extends z.ZodType>(schema: S, data: unknown): z.output<S> {
+  const result = schema.safeParse(data);
+  if (!result.success) {
+    throw new AppError('BAD_REQUEST', `invalid job payload: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return result.data;
+}
+
+export function createWorker<Data, Result, Name extends string>(
+  queueName: Name,
+  connection: QueueConnection,
+  processor: Processor<Data, Result, Name>,
+  options: Omit<WorkerOptions, 'connection' | 'prefix'> = {},
+): Worker<Data, Result, Name> {
+  return new Worker<Data, Result, Name>(queueName, processor, {
+    ...options,
+    connection: connectionOptions(connection.redisUrl),
+    prefix: connection.prefix,
+  });
+}
+
+/**
+ * What a job handler's error becomes for BullMQ. A refusal (a non-retryable AppError) is an
+ * `UnrecoverableError`, so it fails the job at once instead of being retried; its code
+ * travels in the message for the waiting producer. Anything else is retried with backoff.
+ */
+export function toWorkerError(error: unknown): Error {
+  if (error instanceof AppError) {
+    return error.retryable ? new Error(encodeJobFailure(error), { cause: error }) : new UnrecoverableError(encodeJobFailure(error));
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,60 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { customAlphabet } from 'nanoid';
+
+// nanoid's URL-safe alphabet: 64 symbols, 6 bits each.
+const URL_SAFE_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-';
+
+/** Length of an `image_key`: 16 symbols carry 96 bits, above the contract's 90. */
+export const IMAGE_KEY_LENGTH = 16;
+/** Length of a version id, unique within one image (and, at 96 bits, across all). */
+export const VERSION_ID_LENGTH = 16;
+/** Random bytes in a delete or update key: 256 bits, above the contract's 128. */
+export const CAPABILITY_KEY_BYTES = 32;
+/** base64url length of CAPABILITY_KEY_BYTES. */
+export const CAPABILITY_KEY_LENGTH = 43;
+
+const IMAGE_KEY_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${IMAGE_KEY_LENGTH}}$`);
+const CAPABILITY_KEY_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${CAPABILITY_KEY_LENGTH}}$`);
+const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
+
+const imageKeyAlphabet = customAlphabet(URL_SAFE_ALPHABET, IMAGE_KEY_LENGTH);
+const versionIdAlphabet = customAlphabet(URL_SAFE_ALPHABET, VERSION_ID_LENGTH);
+
+export function generateImageKey(): string {
+  return imageKeyAlphabet();
+}
+
+export function generateVersionId(): string {
+  return versionIdAlphabet();
+}
+
+/** A fresh delete or update key; only its hash is ever stored. */
+export function generateCapabilityKey(): string {
+  return randomBytes(CAPABILITY_KEY_BYTES).toString('base64url');
+}
+
+/**
+ * The stored form of a capability key. A plain SHA-256 suffices (no salt, no slow hash):
+ * the keys are 256 random bits, so there is nothing to guess or precompute.
+ */
+export function hashCapabilityKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+export function isImageKey(value: unknown): value is string {
+  return typeof value === 'string' && IMAGE_KEY_PATTERN.test(value);
+}
+
+/** Whether `value` has the shape of a key this service hands out (cheap check before hashing). */
+export function isCapabilityKey(value: unknown): value is string {
+  return typeof value === 'string' && CAPABILITY_KEY_PATTERN.test(value);
+}
+
+export function isSha256Hex(value: unknown): value is string {
+  return typeof value === 'string' && SHA256_HEX_PATTERN.test(value);
+}
+
+/** The S3 object key of one version of one image; versions of an image share a prefix. */
+export function objectKeyFor(imageKey: string, versionId: string): string {
+  return `images/${imageKey}/${versionId}`;
+}

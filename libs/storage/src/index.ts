@@ -1,0 +1,1 @@
+export { ObjectStore, isObjectNotFound, type ObjectInfo, type ObjectStoreSettings } from './object-store.js';

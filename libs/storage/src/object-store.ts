@@ -1,0 +1,161 @@
+import { Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { Readable } from 'node:stream';
+import { Client } from 'minio';
+import { AppError } from '@imagehost/errors';
+
+export interface ObjectStoreSettings {
+  readonly endpoint: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly region: string;
+  readonly bucket: string;
+}
+
+export interface ObjectInfo {
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+// S3 error codes meaning "no such object", as MinIO and versitygw spell them.
+const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
+
+function errorCode(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function isObjectNotFound(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && NOT_FOUND_CODES.has(code);
+}
+
+/**
+ * The S3 bucket holding image bytes, one object per image version. Objects are written in
+ * one `PutObject` from memory, so a partly received upload can never become visible, and
+ * are never modified afterwards (a new version is a new object).
+ */
+export class ObjectStore {
+  readonly bucket: string;
+  private readonly client: Client;
+  private readonly region: string;
+
+  constructor(settings: ObjectStoreSettings) {
+    const url = new URL(settings.endpoint);
+    const useSSL = url.protocol === 'https:';
+    this.bucket = settings.bucket;
+    this.region = settings.region;
+    this.client = new Client({
+      endPoint: url.hostname,
+      port: Number(url.port || (useSSL ? 443 : 80)),
+      useSSL,
+      accessKey: settings.accessKey,
+      secretKey: settings.secretKey,
+      region: settings.region,
+      pathStyle: true,
+      // Keep-alive: a fresh TCP connection per object would dominate small reads.
+      transportAgent: useSSL ? new HttpsAgent({ keepAlive: true, maxSockets: 128 }) : new Agent({ keepAlive: true, maxSockets: 128 }),
+    });
+  }
+
+  private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw new AppError('BACKEND_UNAVAILABLE', `S3 ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Creates the bucket when it does not exist yet (several replicas may race to do it). */
+  async ensureBucket(): Promise<void> {
+    await this.call('ensureBucket', async () => {
+      if (await this.client.bucketExists(this.bucket)) return;
+      try {
+        await this.client.makeBucket(this.bucket, this.region);
+      } catch (error) {
+        const code = errorCode(error);
+        if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw error;
+      }
+    });
+  }
+
+  /** Removes the (empty) bucket; for tests that made their own. */
+  async removeBucket(): Promise<void> {
+    await this.call('DeleteBucket', () => this.client.removeBucket(this.bucket));
+  }
+
+  async putObject(key: string, bytes: Buffer, contentType: string): Promise<void> {
+    await this.call('PutObject', () => this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': contentType }));
+  }
+
+  /** Size and modification time, or `undefined` when the object does not exist. */
+  async statObject(key: string): Promise<ObjectInfo | undefined> {
+    return this.call('HeadObject', async () => {
+      try {
+        const stat = await this.client.statObject(this.bucket, key);
+        return { size: stat.size, lastModified: stat.lastModified };
+      } catch (error) {
+        if (isObjectNotFound(error)) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * A stream of the object's bytes (all of them, or `length` bytes from `offset`), or
+   * `undefined` when the object does not exist.
+   */
+  async openObject(key: string, range?: { offset: number; length: number }): Promise<Readable | undefined> {
+    return this.call('GetObject', async () => {
+      try {
+        return range === undefined
+          ? await this.client.getObject(this.bucket, key)
+          : await this.client.getPartialObject(this.bucket, key, range.offset, range.length);
+      } catch (error) {
+        if (isObjectNotFound(error)) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * The whole object in memory, refusing objects larger than `maxBytes` before reading
+   * them; `undefined` when the object does not exist.
+   */
+  async readObject(key: string, maxBytes: number): Promise<Buffer | undefined> {
+    const stream = await this.openObject(key);
+    if (stream === undefined) return undefined;
+    return this.call('GetObject', async () => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        total += chunk.length;
+        if (total > maxBytes) {
+          stream.destroy();
+          throw new AppError('IMAGE_TOO_LARGE', `object ${key} is larger than ${maxBytes} bytes`);
+        }
+        chunks.push(chunk);
+      }
+      return Buffer.concat(chunks, total);
+    });
+  }
+
+  /** Removes an object; removing one that is already gone succeeds (reaping is idempotent). */
+  async removeObject(key: string): Promise<void> {
+    await this.call('DeleteObject', () => this.client.removeObject(this.bucket, key));
+  }
+
+  /** Every object key under `prefix`, in key order. */
+  async listObjectKeys(prefix = ''): Promise<string[]> {
+    return this.call('ListObjects', async () => {
+      const keys: string[] = [];
+      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<{ name?: string }>) {
+        if (item.name !== undefined) keys.push(item.name);
+      }
+      return keys;
+    });
+  }
+}

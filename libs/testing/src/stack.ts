@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { backendEnvironment } from '@imagehost/backends';
+import { ImageRepository, connectDatabase } from '@imagehost/db';
+import { INGEST_QUEUE, REAP_QUEUE } from '@imagehost/jobs';
+import { ObjectStore } from '@imagehost/storage';
+import { Queue } from 'bullmq';
+import type { Connection } from 'mongoose';
+import { testBackendSettings, uniqueName } from './index.js';
+
+export type ServiceName = 'gateway' | 'ingest' | 'reaper';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+function serviceEntry(name: ServiceName): string {
+  const entry = `${REPO_ROOT}services/${name}/dist/main.js`;
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+  return entry;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+/** A service process started by a test, with every line it logged. */
+export class ServiceProcess {
+  readonly lines: string[] = [];
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly exited: Promise<void>;
+
+  constructor(
+    readonly name: ServiceName,
+    readonly child: ChildProcess,
+  ) {
+    const collect = (stream: NodeJS.ReadableStream | null) => {
+      if (stream !== null) createInterface({ input: stream }).on('line', (line) => this.lines.push(line));
+    };
+    collect(child.stdout);
+    collect(child.stderr);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve();
+      });
+    });
+  }
+
+  get exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined {
+    return this.exitInfo;
+  }
+
+  /** Log lines parsed as JSON (pino), skipping anything else. */
+  logs(): Record<string, unknown>[] {
+    return this.lines.flatMap((line) => {
+      try {
+        const parsed: unknown = JSON.parse(line);
+        return typeof parsed === 'object' && parsed !== null ? [parsed] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  async waitUntilReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.logs().some((entry) => entry.msg === 'ready')) return;
+      if (this.exitInfo !== undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`${this.name} did not become ready (exit: ${JSON.stringify(this.exitInfo)}); it logged:\n${this.lines.slice(-30).join('\n')}`);
+  }
+
+  /** Sends `signal` and waits for the process to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<void> {
+    if (this.exitInfo !== undefined) return;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  async waitForExit(): Promise<void> {
+    await this.exited;
+  }
+}
+
+export interface StackOptions {
+  /** Services to start right away (default: all three). */
+  readonly services?: readonly ServiceName[];
+  /** Extra environment for every service, e.g. `MAX_UPLOAD_BYTES`. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The real gateway, ingest and reaper processes on the suite's backends, isolated from
+ * every other test by their own database, bucket and queue prefix; plus direct views of
+ * what they leave in MongoDB, S3 and Redis, for assertions.
+ */
+export class TestStack {
+  readonly processes: ServiceProcess[] = [];
+  readonly objects: ObjectStore;
+  readonly images: ImageRepository;
+  readonly ingestQueue: Queue;
+  readonly reapQueue: Queue;
+  private readonly connection: Connection;
+
+  private constructor(
+    readonly env: Readonly<Record<string, string>>,
+    readonly baseUrl: string,
+  ) {
+    const settings = testBackendSettings();
+    this.objects = new ObjectStore({ ...settings.s3, bucket: env.S3_BUCKET ?? '' });
+    this.connection = connectDatabase({ url: settings.mongoUrl, dbName: env.MONGO_DB_NAME ?? '' });
+    this.images = new ImageRepository(this.connection);
+    const connection = { url: settings.redisUrl, maxRetriesPerRequest: null };
+    this.ingestQueue = new Queue(INGEST_QUEUE, { connection, prefix: env.QUEUE_PREFIX ?? '' });
+    this.reapQueue = new Queue(REAP_QUEUE, { connection, prefix: env.QUEUE_PREFIX ?? '' });
+  }
+
+  static async start(options: StackOptions = {}): Promise<TestStack> {
+    const settings = testBackendSettings();
+    const port = await freePort();
+    const env = {
+      ...backendEnvironment(settings),
+      S3_BUCKET: uniqueName('bucket'),
+      MONGO_DB_NAME: uniqueName('db'),
+      QUEUE_PREFIX: uniqueName('q'),
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      ...options.env,
+    };
+    const stack = new TestStack(env, `http://127.0.0.1:${port}`);
+    await stack.objects.ensureBucket();
+    try {
+      for (const name of options.services ?? ['gateway', 'ingest', 'reaper']) await stack.startService(name);
+    } catch (error) {
+      await stack.stop();
+      throw error;
+    }
+    return stack;
+  }
+
+  /** Starts one more process of `name` (a second worker, or a restart) and waits until it is ready. */
+  async startService(name: ServiceName, extraEnv: Readonly<Record<string, string>> = {}): Promise<ServiceProcess> {
+    const child = spawn(process.execPath, ['--enable-source-maps', serviceEntry(name)], {
+      env: { PATH: process.env.PATH, ...this.env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const service = new ServiceProcess(name, child);
+    this.processes.push(service);
+    await service.waitUntilReady();
+    return service;
+  }
+
+  service(name: ServiceName): ServiceProcess {
+    const found = this.processes.find((p) => p.name === name && p.exit === undefined);
+    if (found === undefined) throw new Error(`no running ${name}`);
+    return found;
+  }
+
+  url(path: string): string {
+    return `${this.baseUrl}${path}`;
+  }
+
+  /** Every object key in the stack's bucket. */
+  async objectKeys(): Promise<string[]> {
+    return this.objects.listObjectKeys();
+  }
+
+  async recordCount(): Promise<number> {
+    return this.images.countAll();
+  }
+
+  /** Jobs of every state in both queues (0 when nothing is left behind). */
+  async jobCounts(): Promise<{ ingest: Record<string, number>; reap: Record<string, number> }> {
+    const states = ['waiting', 'active', 'delayed', 'failed', 'completed', 'paused', 'prioritized', 'waiting-children'] as const;
+    const [ingest, reap] = await Promise.all([this.ingestQueue.getJobCounts(...states), this.reapQueue.getJobCounts(...states)]);
+    return { ingest, reap };
+  }
+
+  /** Stops every process and removes the stack's database, bucket and queues. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.processes.map((p) => p.stop()));
+    await Promise.allSettled([this.ingestQueue.obliterate({ force: true }), this.reapQueue.obliterate({ force: true })]);
+    await Promise.allSettled([this.ingestQueue.close(), this.reapQueue.close()]);
+    const keys = await this.objects.listObjectKeys().catch(() => []);
+    await Promise.allSettled(keys.map((key) => this.objects.removeObject(key)));
+    await this.objects.removeBucket().catch(() => undefined);
+    await this.connection.dropDatabase().catch(() => undefined);
+    await this.connection.close().catch(() => undefined);
+  }
+}
+
+/** Sum of all counts, for "nothing left" assertions. */
+export function totalJobs(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, n) => sum + n, 0);
+}

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { GatewayConfig } from '@imagehost/config';
+import type { ImageRepository } from '@imagehost/db';
+import { loggerOptions } from '@imagehost/logging';
+import type { ObjectStore } from '@imagehost/storage';
+import type { IngestClient } from './ingest-client.js';
+import { openApiDocument } from './openapi.js';
+import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { uploadRoutes } from './routes/upload.route.js';
+import { viewRoutes } from './routes/view.route.js';
+import { ByteBudget } from './upload/byte-budget.js';
+
+export interface GatewayDeps {
+  readonly images: ImageRepository;
+  readonly objects: ObjectStore;
+  readonly ingest: IngestClient;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The gateway as a fastify app that is not listening: `server.ts` listens, tests inject.
+ * Every backend arrives through `deps`.
+ */
+export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      ...loggerOptions('gateway', config.logLevel),
+      serializers: {
+        // The path only: a query string may carry what a client should not have sent there.
+        req: (req: { method: string; url: string; ip?: string; id?: string }) => ({ method: req.method, path: req.url.split('?')[0], ip: req.ip }),
+      },
+    },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Long keys must reach the handler (and get a JSON 404), not a bare 414 from the router.
+    routerOptions: { maxParamLength: 8192 },
+    // Small JSON bodies only (DELETE); uploads go through multipart, which has its own limits.
+    bodyLimit: 16 * 1024,
+    exposeHeadRoutes: false,
+    // Slow clients are cut off: headers within 15 s, a whole upload within 2 minutes.
+    requestTimeout: 120_000,
+    connectionTimeout: 130_000,
+    keepAliveTimeout: 72_000,
+    http: { headersTimeout: 15_000 },
+  });
+
+  await app.register(errorHandlerPlugin);
+  await app.register(multipart, { throwFileSizeLimit: true });
+
+  const budget = new ByteBudget(config.uploadMemoryBudgetBytes);
+  app.get('/openapi.json', async () => openApiDocument);
+  app.get('/', async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
+  await app.register(async (scope) => {
+    await uploadRoutes(scope, {
+      objects: deps.objects,
+      ingest: deps.ingest,
+      budget,
+      maxUploadBytes: config.maxUploadBytes,
+      ingestWaitMs: config.ingestWaitMs,
+      publicBaseUrl: config.publicBaseUrl,
+    });
+  });
+  await app.register(async (scope) => {
+    await viewRoutes(scope, { images: deps.images, objects: deps.objects });
+  });
+  return app;
+}

@@ -1,0 +1,65 @@
+import type { QueueEvents } from 'bullmq';
+import { AppError, decodeJobFailure } from '@imagehost/errors';
+import { ingestJobId, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
+import type { Logger } from '@imagehost/logging';
+
+export type IngestOutcome = { readonly state: 'done'; readonly result: IngestJobResult } | { readonly state: 'pending' };
+
+const WAIT_TIMED_OUT = /timed out before finishing/;
+
+/**
+ * The gateway's side of the ingest queue: enqueue a job and wait a bounded time for its
+ * result, so clients get the synchronous contract while the work scales in the workers.
+ */
+export class IngestClient {
+  constructor(
+    private readonly queue: IngestQueue,
+    private readonly events: QueueEvents,
+    private readonly log: Logger,
+  ) {}
+
+  async ready(): Promise<void> {
+    await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
+  }
+
+  /** Adds the job; an error here means Redis did not take it (nothing was queued). */
+  async enqueue(data: IngestJobData): Promise<string> {
+    try {
+      const job = await this.queue.add('ingest', data, { jobId: ingestJobId(data) });
+      return job.id ?? ingestJobId(data);
+    } catch (error) {
+      throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error });
+    }
+  }
+
+  /**
+   * Waits up to `waitMs` for the job's result. `pending` when it is still queued or running
+   * then; the refusal (415/422…) when the worker refused the image.
+   */
+  async waitForResult(jobId: string, waitMs: number): Promise<IngestOutcome> {
+    if (waitMs <= 0) return { state: 'pending' };
+    const job = await this.queue.getJob(jobId).catch((error: unknown) => {
+      throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error });
+    });
+    if (job === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'the ingest job disappeared before it finished');
+    try {
+      const result = await job.waitUntilFinished(this.events, waitMs);
+      this.forget(jobId);
+      return { state: 'done', result };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (WAIT_TIMED_OUT.test(reason)) return { state: 'pending' };
+      const refusal = decodeJobFailure(reason);
+      this.forget(jobId);
+      if (refusal !== undefined) throw refusal;
+      throw new AppError('BACKEND_UNAVAILABLE', `ingest did not finish: ${reason}`, { cause: error });
+    }
+  }
+
+  /** A finished job has told its waiter everything; removing it keeps Redis small. */
+  private forget(jobId: string): void {
+    this.queue.remove(jobId).catch((error: unknown) => {
+      this.log.warn({ jobId, err: error instanceof Error ? error.message : String(error) }, 'could not remove a finished ingest job');
+    });
+  }
+}

@@ -1,0 +1,95 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '@imagehost/errors';
+import type { ImageRecord, ImageRepository } from '@imagehost/db';
+import { isImageKey } from '@imagehost/keys';
+import type { ObjectStore } from '@imagehost/storage';
+import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../http/conditional.js';
+import { parseRange } from '../http/range.js';
+
+export interface ViewDeps {
+  readonly images: ImageRepository;
+  readonly objects: ObjectStore;
+}
+
+// Images may change (PATCH) or vanish (DELETE) at any moment under the same URL, so caches
+// must revalidate every time; the strong ETag makes that a cheap 304.
+const CACHE_CONTROL = 'public, no-cache';
+// An image is never a document: no script, no style, no plugin, even if a browser is
+// talked into rendering a polyglot file as one.
+const CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox";
+
+function notFound(): AppError {
+  return new AppError('IMAGE_NOT_FOUND', 'no image has this key');
+}
+
+function etagOf(record: ImageRecord): string {
+  return `"${record.sha256}"`;
+}
+
+function setRepresentationHeaders(reply: FastifyReply, record: ImageRecord): void {
+  void reply.headers({
+    etag: etagOf(record),
+    'last-modified': record.updatedAt.toUTCString(),
+    'cache-control': CACHE_CONTROL,
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': CONTENT_SECURITY_POLICY,
+    'cross-origin-resource-policy': 'cross-origin',
+    'accept-ranges': 'bytes',
+  });
+}
+
+async function findImage(images: ImageRepository, imageKey: string): Promise<ImageRecord> {
+  // Malformed and absurdly long keys are simply unknown: 404, no database round trip.
+  if (!isImageKey(imageKey)) throw notFound();
+  const record = await images.findLive(imageKey);
+  if (record === undefined) throw notFound();
+  return record;
+}
+
+/** `GET /:imageKey` and `HEAD /:imageKey`: the current version's exact bytes. */
+export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<void> {
+  const serve = async (
+    request: FastifyRequest<{ Params: { imageKey: string } }>,
+    reply: FastifyReply,
+    withBody: boolean,
+    isRetry = false,
+  ): Promise<FastifyReply> => {
+    const record = await findImage(deps.images, request.params.imageKey);
+    setRepresentationHeaders(reply, record);
+
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (ifNoneMatch !== undefined ? ifNoneMatchMatches(ifNoneMatch, etagOf(record)) : notModifiedSince(request.headers['if-modified-since'], record.updatedAt)) {
+      return reply.status(304).send();
+    }
+
+    const ifRange = request.headers['if-range'];
+    const rangeOutcome = ifRangeAllows(Array.isArray(ifRange) ? ifRange[0] : ifRange, etagOf(record), record.updatedAt)
+      ? parseRange(request.headers.range, record.bytes)
+      : { kind: 'none' as const };
+    if (rangeOutcome.kind === 'unsatisfiable') {
+      void reply.header('content-range', `bytes */${record.bytes}`);
+      throw new AppError('RANGE_NOT_SATISFIABLE', `the image has ${record.bytes} bytes`);
+    }
+    const range = rangeOutcome.kind === 'range' ? rangeOutcome.range : undefined;
+    const length = range === undefined ? record.bytes : range.end - range.start + 1;
+
+    void reply.type(record.contentType).header('content-length', String(length));
+    if (range !== undefined) {
+      void reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${record.bytes}`);
+    }
+    if (!withBody) return reply.send();
+
+    const s3Range = range === undefined ? undefined : { offset: range.start, length };
+    const stream = await deps.objects.openObject(record.objectKey, s3Range);
+    if (stream === undefined) {
+      // The version was superseded and reaped between the lookup and the read: look the
+      // record up once more and serve what it says now.
+      if (isRetry) throw notFound();
+      return serve(request, reply, withBody, true);
+    }
+    return reply.send(stream);
+  };
+
+  app.get<{ Params: { imageKey: string } }>('/:imageKey', (request, reply) => serve(request, reply, true));
+  app.head<{ Params: { imageKey: string } }>('/:imageKey', (request, reply) => serve(request, reply, false));
+}

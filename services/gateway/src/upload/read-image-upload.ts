@@ -1,0 +1,164 @@
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '@imagehost/errors';
+import { SIGNATURE_BYTES, detectImageType, isAllowedFilename, type ImageContentType } from '@imagehost/image-format';
+import type { ByteBudget, Reservation } from './byte-budget.js';
+
+/** The file part every upload must carry. */
+export const IMAGE_FIELD = 'image';
+/** Room for multipart framing and small fields on top of the file itself. */
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+const RETRY_AFTER_OVERLOADED_SECONDS = 2;
+
+export interface ImageUpload {
+  readonly bytes: Buffer;
+  readonly contentType: ImageContentType;
+  /** Text fields sent beside the file (for example `update_key`), first value of each. */
+  readonly fields: ReadonlyMap<string, string>;
+  /** Returns the upload's bytes to the memory budget; call once they are stored. */
+  readonly release: () => void;
+}
+
+export interface UploadLimits {
+  readonly maxUploadBytes: number;
+  readonly budget: ByteBudget;
+}
+
+/** Reads and discards the rest of a part, so the parser can reach the parts after it. */
+async function drain(stream: Readable): Promise<void> {
+  stream.resume();
+  await finished(stream);
+}
+
+function overloaded(): AppError {
+  return new AppError('OVERLOADED', 'the server is receiving too many uploads at once; retry shortly', {
+    retryAfterSeconds: RETRY_AFTER_OVERLOADED_SECONDS,
+  });
+}
+
+/** Errors of @fastify/multipart and busboy, turned into the contract's refusals. */
+function multipartRefusal(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  switch (code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new AppError('IMAGE_TOO_LARGE', 'the image is larger than the upload limit');
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return new AppError('TOO_MANY_PARTS', 'the form has too many parts: send one file part named "image"');
+    case 'FST_PROTO_VIOLATION':
+      return new AppError('MALFORMED_MULTIPART', 'a form field name is not allowed');
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the image as multipart/form-data');
+    default:
+      return new AppError('MALFORMED_MULTIPART', `the multipart body could not be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/**
+ * Receives the one `image` file part of a multipart request into memory, checking the
+ * filename extension, the size limit, the memory budget and the magic bytes on the way, so
+ * a refusal happens before anything is stored. Every part is read to the end even after a
+ * refusal, so the client always gets its answer instead of a reset connection.
+ */
+export async function readImageUpload(request: FastifyRequest, limits: UploadLimits): Promise<ImageUpload> {
+  if (!request.isMultipart()) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the image as multipart/form-data with a file part named "image"');
+  }
+  const { maxUploadBytes, budget } = limits;
+  const declaredLength = Number(request.headers['content-length'] ?? Number.NaN);
+  if (declaredLength > maxUploadBytes + MULTIPART_OVERHEAD_BYTES) {
+    throw new AppError('IMAGE_TOO_LARGE', `the image is larger than the upload limit of ${maxUploadBytes} bytes`);
+  }
+
+  const reservation = budget.reserve();
+  // Announced uploads take their share up front, so a burst is refused before it is read.
+  if (Number.isFinite(declaredLength) && !reservation.ensure(Math.min(declaredLength, maxUploadBytes))) {
+    throw overloaded();
+  }
+
+  try {
+    const received = await receiveParts(request, maxUploadBytes, reservation);
+    return { ...received, release: () => reservation.release() };
+  } catch (error) {
+    reservation.release();
+    throw error;
+  }
+}
+
+async function receiveParts(
+  request: FastifyRequest,
+  maxUploadBytes: number,
+  reservation: Reservation,
+): Promise<Omit<ImageUpload, 'release'>> {
+  const fields = new Map<string, string>();
+  let refusal: AppError | undefined;
+  let image: { chunks: Buffer[]; size: number; contentType: ImageContentType | undefined } | undefined;
+  let imageParts = 0;
+
+  try {
+    const parts = request.parts({
+      limits: { fileSize: maxUploadBytes, files: 4, fields: 16, parts: 20, fieldSize: 4096, fieldNameSize: 128, headerPairs: 16 },
+    });
+    for await (const part of parts) {
+      if (part.type === 'field') {
+        if (typeof part.value === 'string' && !fields.has(part.fieldname)) fields.set(part.fieldname, part.value);
+        continue;
+      }
+      if (part.fieldname !== IMAGE_FIELD) {
+        refusal ??= new AppError('IMAGE_PART_MISSING', `unexpected file part "${part.fieldname.slice(0, 64)}": send the image in a part named "image"`);
+        await drain(part.file);
+        continue;
+      }
+      imageParts += 1;
+      if (imageParts > 1) {
+        refusal ??= new AppError('TOO_MANY_FILES', 'send exactly one file part named "image"');
+      }
+      if (refusal !== undefined) {
+        await drain(part.file);
+        continue;
+      }
+      if (!isAllowedFilename(part.filename)) {
+        refusal = new AppError('UNSUPPORTED_EXTENSION', 'only .jpg, .jpeg and .png files are accepted');
+        await drain(part.file);
+        continue;
+      }
+
+      const current = { chunks: [] as Buffer[], size: 0, contentType: undefined as ImageContentType | undefined };
+      image = current;
+      for await (const chunk of part.file as AsyncIterable<Buffer>) {
+        if (refusal !== undefined) continue;
+        current.size += chunk.length;
+        if (!reservation.ensure(current.size)) {
+          refusal = overloaded();
+          current.chunks = [];
+          continue;
+        }
+        current.chunks.push(chunk);
+        if (current.contentType === undefined && current.size >= SIGNATURE_BYTES) {
+          current.contentType = detectImageType(Buffer.concat(current.chunks).subarray(0, SIGNATURE_BYTES));
+          if (current.contentType === undefined) {
+            refusal = new AppError('UNSUPPORTED_IMAGE_TYPE', 'the file is neither a JPEG nor a PNG');
+            current.chunks = [];
+          }
+        }
+      }
+      if (part.file.truncated) {
+        refusal = new AppError('IMAGE_TOO_LARGE', `the image is larger than the upload limit of ${maxUploadBytes} bytes`);
+      }
+    }
+  } catch (error) {
+    throw multipartRefusal(refusal ?? error);
+  }
+
+  if (refusal !== undefined) throw refusal;
+  if (image === undefined) throw new AppError('IMAGE_PART_MISSING', 'the form has no file part named "image"');
+  if (image.size === 0) throw new AppError('EMPTY_FILE', 'the image file is empty');
+  const bytes = Buffer.concat(image.chunks, image.size);
+  // A file shorter than a PNG signature can still be a (certainly broken) JPEG start.
+  const contentType = image.contentType ?? detectImageType(bytes);
+  if (contentType === undefined) throw new AppError('UNSUPPORTED_IMAGE_TYPE', 'the file is neither a JPEG nor a PNG');
+  return { bytes, contentType, fields };
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from '@jest/globals';
+import sharp from 'sharp';
+import { AppError } from '@imagehost/errors';
+import { corrupted, fixtures, truncated } from '@imagehost/testing';
+import { restrictDecodersToJpegAndPng } from './decoders.js';
+import { validateImage } from './validate-image.js';
+
+const limits = { maxImagePixels: 40_000_000 };
+
+async function refusal(bytes: Buffer, maxImagePixels = limits.maxImagePixels): Promise<string> {
+  try {
+    await validateImage(bytes, { maxImagePixels });
+  } catch (error) {
+    if (error instanceof AppError) return `${error.statusCode} ${error.code}`;
+    throw error;
+  }
+  return 'accepted';
+}
+
+describe('validateImage', () => {
+  it('accepts every kind of JPEG and PNG and reports the type and size from the bytes', async () => {
+    const cases: [string, Buffer, string, number, number][] = [
+      ['baseline jpeg', await fixtures.baselineJpeg(), 'image/jpeg', 64, 48],
+      ['progressive jpeg', await fixtures.progressiveJpeg(), 'image/jpeg', 64, 48],
+      ['cmyk jpeg', await fixtures.cmykJpeg(), 'image/jpeg', 40, 30],
+      ['rgb png', await fixtures.rgbPng(), 'image/png', 64, 48],
+      ['rgba png', await fixtures.rgbaPng(), 'image/png', 64, 48],
+      ['16-bit png', await fixtures.sixteenBitPng(), 'image/png', 32, 24],
+      ['grey png', await fixtures.greyPng(), 'image/png', 20, 20],
+      ['palette png', await fixtures.palettePng(), 'image/png', 20, 20],
+      ['1x1 png', await fixtures.onePixelPng(), 'image/png', 1, 1],
+      ['1x1 jpeg', await fixtures.onePixelJpeg(), 'image/jpeg', 1, 1],
+    ];
+    for (const [name, bytes, contentType, width, height] of cases) {
+      expect([name, await validateImage(bytes, limits)]).toEqual([name, { contentType, width, height }]);
+    }
+  });
+
+  it('refuses truncated and corrupt images with 422', async () => {
+    const jpeg = await fixtures.baselineJpeg(256, 256);
+    const png = await fixtures.rgbPng(128, 128);
+    expect(await refusal(truncated(jpeg))).toBe('422 IMAGE_UNDECODABLE');
+    expect(await refusal(truncated(png))).toBe('422 IMAGE_UNDECODABLE');
+    expect(await refusal(corrupted(jpeg))).toBe('422 IMAGE_UNDECODABLE');
+    expect(await refusal(corrupted(png))).toBe('422 IMAGE_UNDECODABLE');
+    expect(await refusal(Buffer.from([0xff, 0xd8, 0xff]))).toBe('422 IMAGE_UNDECODABLE');
+  });
+
+  it('accepts bytes after the end of a JPEG, as some cameras write them', async () => {
+    const jpeg = await fixtures.baselineJpeg(256, 256);
+    expect(await refusal(Buffer.concat([jpeg, Buffer.from('trailing bytes')]))).toBe('accepted');
+  });
+
+  it('refuses more pixels than the limit from the header, before decoding', async () => {
+    expect(await refusal(await fixtures.flatPng(1001, 1000), 1_000_000)).toBe('422 IMAGE_TOO_MANY_PIXELS');
+    expect(await refusal(await fixtures.flatPng(1000, 1000), 1_000_000)).toBe('accepted');
+  });
+
+  it('refuses other formats with 415', async () => {
+    for (const make of [fixtures.gif, fixtures.webp, fixtures.tiff, fixtures.svg, fixtures.html, fixtures.text]) {
+      expect(await refusal(await make())).toBe('415 UNSUPPORTED_IMAGE_TYPE');
+    }
+  });
+});
+
+describe('restrictDecodersToJpegAndPng', () => {
+  it('leaves libvips unable to load anything but JPEG and PNG', async () => {
+    const gif = await fixtures.gif();
+    const webp = await fixtures.webp();
+    const png = await fixtures.rgbPng();
+    restrictDecodersToJpegAndPng();
+    await expect(sharp(gif).metadata()).rejects.toThrow();
+    await expect(sharp(webp).metadata()).rejects.toThrow();
+    await expect(sharp(png).metadata()).resolves.toMatchObject({ format: 'png' });
+  });
+});
