@@ -47,3 +47,4 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 
 export { ServiceProcess, TestStack, totalJobs, type ServiceName, type StackOptions } from './stack.js';
 export { corrupted, fixtures, truncated } from './fixtures.js';
+export { multipartBody, request, uploadImage, type FormPart, type HttpResult } from './multipart.js';

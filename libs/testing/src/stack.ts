@@ -64,10 +64,10 @@ export class ServiceProcess {
 
   /** Log lines parsed as JSON (pino), skipping anything else. */
   logs(): Record<string, unknown>[] {
-    return this.lines.flatMap((line) => {
+    return this.lines.flatMap((line): Record<string, unknown>[] => {
       try {
         const parsed: unknown = JSON.parse(line);
-        return typeof parsed === 'object' && parsed !== null ? [parsed] : [];
+        return typeof parsed === 'object' && parsed !== null ? [parsed as Record<string, unknown>] : [];
       } catch {
         return [];
       }

@@ -38,7 +38,8 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     // Long keys must reach the handler (and get a JSON 404), not a bare 414 from the router.
-    routerOptions: { maxParamLength: 8192 },
+    // (Node itself refuses request lines over its 16 KiB header limit.)
+    routerOptions: { maxParamLength: 16_384 },
     // Small JSON bodies only (DELETE); uploads go through multipart, which has its own limits.
     bodyLimit: 16 * 1024,
     exposeHeadRoutes: false,
