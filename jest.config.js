@@ -13,6 +13,8 @@ const shared = {
 
 /** @type {import('jest').Config} */
 export default {
+  // Integration tests start real processes; a hook waiting for the reaper takes seconds.
+  testTimeout: 60_000,
   projects: [
     {
       ...shared,
@@ -25,7 +27,6 @@ export default {
       testMatch: ['<rootDir>/libs/*/test/**/*.test.ts', '<rootDir>/services/*/test/**/*.test.ts'],
       globalSetup: '<rootDir>/libs/testing/dist/global-setup.js',
       globalTeardown: '<rootDir>/libs/testing/dist/global-teardown.js',
-      testTimeout: 60_000,
     },
   ],
 };

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { integer, loadConfig, url } from './load-config.js';
 
 const MiB = 1024 * 1024;
+/** Every upload is stored in one PutObject, which the S3 client does up to 64 MiB. */
+const MAX_UPLOAD_BYTES_CEILING = 64 * MiB;
 
 /** Defaults of the limits in the contract, shared by the gateway and the ingest worker. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 10 * MiB;
@@ -48,7 +50,7 @@ const gatewaySchema = z
     ...backendVariables,
     HOST: z.string().min(1).default('0.0.0.0'),
     PORT: integer(8080, 0, 65535),
-    MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, 1024 * MiB),
+    MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES_CEILING),
     UPLOAD_MEMORY_BUDGET_BYTES: integer(160 * MiB, 1, 64 * 1024 * MiB),
     INGEST_WAIT_MS: integer(10_000, 0, 10 * 60_000),
     PUBLIC_BASE_URL: url(['http:', 'https:']).optional(),
@@ -75,9 +77,11 @@ export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
 
 const ingestSchema = z.object({
   ...backendVariables,
-  MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, 1024 * MiB),
+  MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES_CEILING),
   MAX_IMAGE_PIXELS: integer(DEFAULT_MAX_IMAGE_PIXELS, 1, 1_000_000_000),
   INGEST_CONCURRENCY: integer(2, 1, 64),
+  SUPERSEDED_REAP_DELAY_MS: integer(10_000, 0, 24 * 3600_000),
+  JOB_LOCK_MS: integer(30_000, 1000, 10 * 60_000),
 });
 
 /** The ingest worker's configuration: the image limits it enforces and how many jobs it runs at once. */
@@ -88,6 +92,10 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     maxImagePixels: parsed.MAX_IMAGE_PIXELS,
     concurrency: parsed.INGEST_CONCURRENCY,
+    /** How long a replaced version stays readable for GETs that looked it up just before. */
+    supersededReapDelayMs: parsed.SUPERSEDED_REAP_DELAY_MS,
+    /** A job whose worker stops renewing its lock this long is given to another worker. */
+    jobLockMs: parsed.JOB_LOCK_MS,
   });
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;
@@ -95,11 +103,21 @@ export type IngestConfig = ReturnType<typeof loadIngestConfig>;
 const reaperSchema = z.object({
   ...backendVariables,
   REAP_CONCURRENCY: integer(4, 1, 64),
+  SWEEP_INTERVAL_MS: integer(5 * 60_000, 1000, 24 * 3600_000),
+  SWEEP_GRACE_MS: integer(15 * 60_000, 1000, 7 * 24 * 3600_000),
+  JOB_LOCK_MS: integer(30_000, 1000, 10 * 60_000),
 });
 
 /** The reaper's configuration. */
 export function loadReaperConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
   const parsed = loadConfig(reaperSchema, env);
-  return Object.freeze({ ...backendsFrom(parsed), concurrency: parsed.REAP_CONCURRENCY });
+  return Object.freeze({
+    ...backendsFrom(parsed),
+    concurrency: parsed.REAP_CONCURRENCY,
+    sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
+    /** What the sweep leaves alone: anything younger than this may still be in flight. */
+    sweepGraceMs: parsed.SWEEP_GRACE_MS,
+    jobLockMs: parsed.JOB_LOCK_MS,
+  });
 }
 export type ReaperConfig = ReturnType<typeof loadReaperConfig>;

@@ -71,6 +71,56 @@ export class ImageRepository {
     }
   }
 
+  /**
+   * Switches the image to a new version and new key hashes, only while its update key still
+   * hashes to `expectedUpdateKeyHash` and it is not deleted. Returns the record as it was
+   * before (to reap its superseded object), or `undefined` when the condition failed.
+   */
+  async replaceVersion(
+    imageKey: string,
+    expectedUpdateKeyHash: string,
+    next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'>,
+  ): Promise<ImageRecord | undefined> {
+    const previous = await callMongo('replaceVersion', () =>
+      this.model
+        .findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null }, { $set: next }, { returnDocument: 'before' })
+        .lean<ImageRecord>()
+        .exec(),
+    );
+    return previous ?? undefined;
+  }
+
+  /**
+   * Marks the image deleted, only while its delete key still hashes to `deleteKeyHash` and it
+   * is not deleted already. True when this call deleted it.
+   */
+  async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
+    const result = await callMongo('markDeleted', () =>
+      this.model.updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null }, { $set: { deletedAt: at } }).exec(),
+    );
+    return result.modifiedCount === 1;
+  }
+
+  /** Removes the record of a deleted image (never of a live one). True when it removed it. */
+  async purgeDeleted(imageKey: string): Promise<boolean> {
+    const result = await callMongo('purgeDeleted', () => this.model.deleteOne({ _id: imageKey, deletedAt: { $ne: null } }).exec());
+    return result.deletedCount === 1;
+  }
+
+  /** Keys of images deleted before `before`, oldest first: tombstones a lost purge left. */
+  async findTombstones(before: Date, limit: number): Promise<string[]> {
+    const records = await callMongo('findTombstones', () =>
+      this.model.find({ deletedAt: { $ne: null, $lt: before } }, { _id: 1 }).sort({ deletedAt: 1 }).limit(limit).lean<{ _id: string }[]>().exec(),
+    );
+    return records.map((record) => record._id);
+  }
+
+  /** The records of these images, deleted ones included, by key. */
+  async findMany(imageKeys: readonly string[]): Promise<Map<string, ImageRecord>> {
+    const records = await callMongo('findMany', () => this.model.find({ _id: { $in: [...imageKeys] } }).lean<ImageRecord[]>().exec());
+    return new Map(records.map((record) => [record._id, record]));
+  }
+
   /** How many records there are, deleted ones included. */
   async countAll(): Promise<number> {
     return callMongo('count', () => this.model.countDocuments().exec());

@@ -15,16 +15,27 @@ const keyHash = z.string().refine(isSha256Hex, 'not a SHA-256 hex digest');
 /** `ingest`: validate an uploaded version and record it. Carries hashes, never keys or bytes. */
 export const INGEST_QUEUE = 'ingest';
 
-export const ingestJobSchema = z.object({
-  kind: z.literal('create'),
+const newVersion = {
   imageKey,
   versionId,
   objectKey,
+  /** Hashes of the keys handed to the client with this version. */
   deleteKeyHash: keyHash,
   updateKeyHash: keyHash,
-  /** When the gateway accepted the upload (ms since epoch). */
+  /** When the gateway accepted the upload (ms since epoch): the version's Last-Modified. */
   acceptedAt: z.number().int().nonnegative(),
-});
+};
+
+export const ingestJobSchema = z.discriminatedUnion('kind', [
+  /** A new image (`POST /`). */
+  z.object({ kind: z.literal('create'), ...newVersion }),
+  /**
+   * A replacement (`PATCH`): applied only while the image's update key still hashes to
+   * `expectedUpdateKeyHash` and the image is not deleted — the compare-and-set that gives
+   * concurrent PATCHes and DELETEs a single winner.
+   */
+  z.object({ kind: z.literal('replace'), ...newVersion, expectedUpdateKeyHash: keyHash }),
+]);
 export type IngestJobData = z.infer<typeof ingestJobSchema>;
 
 /** What a successful ingest reports back to the waiting gateway. */
@@ -38,19 +49,31 @@ export interface IngestJobResult {
   readonly sha256: string;
 }
 
-/** `reap`: remove what must not stay — for now the object of a refused upload. */
+/**
+ * `reap`: remove for good what must not stay — one version object (a refused upload, a
+ * replaced version), a deleted image (all its objects, then its record), or everything a
+ * lost job left behind (`sweep`, scheduled).
+ */
 export const REAP_QUEUE = 'reap';
 
 export const reapJobSchema = z.discriminatedUnion('target', [
-  z.object({ target: z.literal('object'), objectKey, reason: z.enum(['refused']) }),
+  z.object({ target: z.literal('object'), objectKey, reason: z.enum(['refused', 'superseded', 'raced']) }),
+  z.object({ target: z.literal('image'), imageKey }),
+  z.object({ target: z.literal('sweep') }),
 ]);
 export type ReapJobData = z.infer<typeof reapJobSchema>;
 export interface ReapJobResult {
   readonly removedObjects: number;
+  readonly removedRecords: number;
 }
 
+/** The id of the scheduler that adds one `sweep` job per interval, whatever the number of reapers. */
+export const SWEEP_SCHEDULER_ID = 'sweep';
+
 export type IngestQueue = Queue<IngestJobData, IngestJobResult, 'ingest'>;
-export type ReapQueue = Queue<ReapJobData, ReapJobResult, 'reap'>;
+/** Job names on the reap queue: one-off removals, and the scheduled sweep. */
+export type ReapJobName = 'reap' | 'sweep';
+export type ReapQueue = Queue<ReapJobData, ReapJobResult, ReapJobName>;
 
 /** Job ids are deterministic, so a producer retrying an add cannot create a second job. */
 export function ingestJobId(data: Pick<IngestJobData, 'imageKey' | 'versionId'>): string {
@@ -58,10 +81,12 @@ export function ingestJobId(data: Pick<IngestJobData, 'imageKey' | 'versionId'>)
   return `${data.imageKey}.${data.versionId}`;
 }
 
-export function reapJobId(data: ReapJobData): string {
+export function reapJobId(data: Exclude<ReapJobData, { target: 'sweep' }>): string {
   switch (data.target) {
     case 'object':
       return `object.${data.objectKey.replaceAll('/', '.')}`;
+    case 'image':
+      return `image.${data.imageKey}`;
   }
 }
 
@@ -104,15 +129,16 @@ export function createIngestQueueEvents(connection: QueueConnection): QueueEvent
 }
 
 export function createReapQueue(connection: QueueConnection): ReapQueue {
-  return new Queue<ReapJobData, ReapJobResult, 'reap'>(REAP_QUEUE, {
+  return new Queue<ReapJobData, ReapJobResult, ReapJobName>(REAP_QUEUE, {
     connection: { ...connectionOptions(connection.redisUrl), enableOfflineQueue: false },
     prefix: connection.prefix,
     defaultJobOptions: REAP_JOB_OPTIONS,
   });
 }
 
-export async function enqueueReap(queue: ReapQueue, data: ReapJobData): Promise<void> {
-  await queue.add('reap', data, { jobId: reapJobId(data) });
+/** Asks the reaper to remove something, after `delayMs` when given. */
+export async function enqueueReap(queue: ReapQueue, data: Exclude<ReapJobData, { target: 'sweep' }>, delayMs = 0): Promise<void> {
+  await queue.add('reap', data, { jobId: reapJobId(data), delay: delayMs });
 }
 
 /**
@@ -128,7 +154,7 @@ export function parseJobData<S extends z.ZodType>(schema: S, data: unknown): z.o
 }
 
 export function createWorker<Data, Result, Name extends string>(
-  queueName: Name,
+  queueName: string,
   connection: QueueConnection,
   processor: Processor<Data, Result, Name>,
   options: Omit<WorkerOptions, 'connection' | 'prefix'> = {},

@@ -1,7 +1,7 @@
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import { Client } from 'minio';
+import { Client, type BucketItem } from 'minio';
 import { AppError } from '@imagehost/errors';
 
 export interface ObjectStoreSettings {
@@ -16,6 +16,12 @@ export interface ObjectInfo {
   readonly size: number;
   readonly lastModified: Date;
 }
+
+/**
+ * The largest object the services write. minio-js switches to a multipart upload above its
+ * part size; keeping every object below it keeps every write a single, atomic PutObject.
+ */
+export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 
 // S3 error codes meaning "no such object", as MinIO and versitygw spell them.
 const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
@@ -53,6 +59,7 @@ export class ObjectStore {
       secretKey: settings.secretKey,
       region: settings.region,
       pathStyle: true,
+      partSize: MAX_OBJECT_BYTES,
       // Keep-alive: a fresh TCP connection per object would dominate small reads.
       transportAgent: useSSL ? new HttpsAgent({ keepAlive: true, maxSockets: 128 }) : new Agent({ keepAlive: true, maxSockets: 128 }),
     });
@@ -88,6 +95,7 @@ export class ObjectStore {
   }
 
   async putObject(key: string, bytes: Buffer, contentType: string): Promise<void> {
+    if (bytes.length > MAX_OBJECT_BYTES) throw new AppError('IMAGE_TOO_LARGE', `objects are limited to ${MAX_OBJECT_BYTES} bytes`);
     await this.call('PutObject', () => this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': contentType }));
   }
 
@@ -148,14 +156,35 @@ export class ObjectStore {
     await this.call('DeleteObject', () => this.client.removeObject(this.bucket, key));
   }
 
+  /** Every object under `prefix`, in key order, with its modification time. */
+  async listObjects(prefix = ''): Promise<{ key: string; lastModified: Date }[]> {
+    return this.call('ListObjects', async () => {
+      const objects: { key: string; lastModified: Date }[] = [];
+      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<BucketItem>) {
+        if (item.name !== undefined) objects.push({ key: item.name, lastModified: item.lastModified });
+      }
+      return objects;
+    });
+  }
+
   /** Every object key under `prefix`, in key order. */
   async listObjectKeys(prefix = ''): Promise<string[]> {
-    return this.call('ListObjects', async () => {
-      const keys: string[] = [];
-      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<{ name?: string }>) {
-        if (item.name !== undefined) keys.push(item.name);
+    return (await this.listObjects(prefix)).map((object) => object.key);
+  }
+
+  /**
+   * Aborts every unfinished multipart upload under `prefix`. The services never start one
+   * (an upload is at most MAX_OBJECT_BYTES, written in a single PutObject), so any found is
+   * a leftover of something else and only holds space. Returns how many objects had one.
+   */
+  async abortIncompleteUploads(prefix: string): Promise<number> {
+    return this.call('AbortMultipartUpload', async () => {
+      const keys = new Set<string>();
+      for await (const item of this.client.listIncompleteUploads(this.bucket, prefix, true) as AsyncIterable<{ key: string }>) {
+        keys.add(item.key);
       }
-      return keys;
+      for (const key of keys) await this.client.removeIncompleteUpload(this.bucket, key);
+      return keys.size;
     });
   }
 }

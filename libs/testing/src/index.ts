@@ -45,6 +45,6 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-export { ServiceProcess, TestStack, totalJobs, type ServiceName, type StackOptions } from './stack.js';
+export { ServiceProcess, TestStack, type ServiceName, type StackOptions } from './stack.js';
 export { corrupted, fixtures, truncated } from './fixtures.js';
 export { multipartBody, request, uploadImage, type FormPart, type HttpResult } from './multipart.js';

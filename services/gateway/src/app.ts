@@ -3,11 +3,14 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '@imagehost/config';
 import type { ImageRepository } from '@imagehost/db';
+import type { ReapQueue } from '@imagehost/jobs';
 import { loggerOptions } from '@imagehost/logging';
 import type { ObjectStore } from '@imagehost/storage';
 import type { IngestClient } from './ingest-client.js';
 import { openApiDocument } from './openapi.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { deleteRoutes } from './routes/delete.route.js';
+import { replaceRoutes } from './routes/replace.route.js';
 import { uploadRoutes } from './routes/upload.route.js';
 import { viewRoutes } from './routes/view.route.js';
 import { ByteBudget } from './upload/byte-budget.js';
@@ -16,6 +19,7 @@ export interface GatewayDeps {
   readonly images: ImageRepository;
   readonly objects: ObjectStore;
   readonly ingest: IngestClient;
+  readonly reapQueue: ReapQueue;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -56,15 +60,22 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   const budget = new ByteBudget(config.uploadMemoryBudgetBytes);
   app.get('/openapi.json', async () => openApiDocument);
   app.get('/', async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
+  const uploads = {
+    objects: deps.objects,
+    ingest: deps.ingest,
+    budget,
+    maxUploadBytes: config.maxUploadBytes,
+    ingestWaitMs: config.ingestWaitMs,
+    publicBaseUrl: config.publicBaseUrl,
+  };
   await app.register(async (scope) => {
-    await uploadRoutes(scope, {
-      objects: deps.objects,
-      ingest: deps.ingest,
-      budget,
-      maxUploadBytes: config.maxUploadBytes,
-      ingestWaitMs: config.ingestWaitMs,
-      publicBaseUrl: config.publicBaseUrl,
-    });
+    await uploadRoutes(scope, uploads);
+  });
+  await app.register(async (scope) => {
+    await replaceRoutes(scope, { ...uploads, images: deps.images });
+  });
+  await app.register(async (scope) => {
+    await deleteRoutes(scope, { images: deps.images, reapQueue: deps.reapQueue });
   });
   await app.register(async (scope) => {
     await viewRoutes(scope, { images: deps.images, objects: deps.objects });

@@ -1,6 +1,6 @@
 import { loadGatewayConfig } from '@imagehost/config';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
-import { createIngestQueue, createIngestQueueEvents } from '@imagehost/jobs';
+import { createIngestQueue, createIngestQueueEvents, createReapQueue } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
 import { buildApp } from './app.js';
@@ -20,10 +20,11 @@ async function main(): Promise<void> {
   const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
   const queue = createIngestQueue(queueConnection);
   const events = createIngestQueueEvents(queueConnection);
+  const reapQueue = createReapQueue(queueConnection);
   const ingest = new IngestClient(queue, events, log);
   await Promise.all([images.prepare(), objects.ensureBucket(), ingest.ready()]);
 
-  const app = await buildApp(config, { images, objects, ingest });
+  const app = await buildApp(config, { images, objects, ingest, reapQueue });
   await app.listen({ host: config.host, port: config.port });
   log.info({ port: config.port }, 'ready');
 
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
     forceExit.unref();
     void (async () => {
       await app.close();
-      await Promise.allSettled([events.close(), queue.close(), connection.close()]);
+      await Promise.allSettled([events.close(), queue.close(), reapQueue.close(), connection.close()]);
       log.info('stopped');
       process.exit(0);
     })();

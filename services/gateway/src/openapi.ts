@@ -96,6 +96,63 @@ export const openApiDocument = {
           '503': errorResponse('A backend is unavailable'),
         },
       },
+      patch: {
+        summary: 'Replace an image; the image key stays, both capability keys are rotated',
+        parameters: [imageKeyParameter, { name: 'X-Update-Key', in: 'header', schema: { type: 'string' }, description: 'or the form field update_key' }],
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['image'],
+                properties: {
+                  image: { type: 'string', format: 'binary' },
+                  update_key: { type: 'string', description: 'before or after the file; or the X-Update-Key header' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'Replaced; GET shows the new bytes at once and the old keys are dead',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/StoredImage' } } },
+          },
+          '202': {
+            description: 'Accepted; the replacement applies once ingested, if the update key is still current then',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/AcceptedImage' } } },
+          },
+          '400': errorResponse('Malformed form'),
+          '401': errorResponse('No update key'),
+          '403': errorResponse('Wrong update key'),
+          '404': errorResponse('Unknown or deleted image'),
+          '409': errorResponse('The update key was used by a concurrent replacement'),
+          '413': errorResponse('Larger than MAX_UPLOAD_BYTES'),
+          '415': errorResponse('Not a JPEG/PNG'),
+          '422': errorResponse('Does not decode, or too many pixels; the old image and keys stay'),
+          '503': errorResponse('Overloaded or a backend is unavailable'),
+        },
+      },
+      delete: {
+        summary: 'Delete an image for good',
+        parameters: [imageKeyParameter, { name: 'X-Delete-Key', in: 'header', schema: { type: 'string' }, description: 'or the JSON body' }],
+        requestBody: {
+          required: false,
+          content: { 'application/json': { schema: { type: 'object', required: ['delete_key'], properties: { delete_key: { type: 'string' } } } } },
+        },
+        responses: {
+          '200': {
+            description: 'Deleted: every method on this key gives 404 from now on; bytes and record are purged within seconds',
+            content: { 'application/json': { schema: { type: 'object', required: ['image_key'], properties: { image_key: { type: 'string' } } } } },
+          },
+          '400': errorResponse('Malformed body: not JSON, not an object, or a delete_key that is not a string'),
+          '401': errorResponse('No delete key'),
+          '403': errorResponse('Wrong delete key'),
+          '404': errorResponse('Unknown or already deleted image'),
+          '503': errorResponse('A backend is unavailable'),
+        },
+      },
       head: {
         summary: 'The headers of GET without the body',
         parameters: [imageKeyParameter],

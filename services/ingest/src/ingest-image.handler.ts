@@ -3,64 +3,65 @@ import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
 import { enqueueReap, type IngestJobData, type IngestJobResult, type ReapQueue } from '@imagehost/jobs';
 import type { ObjectStore } from '@imagehost/storage';
-import { validateImage } from './validate-image.js';
+import { validateImage, type ValidatedImage } from './validate-image.js';
 
 export interface IngestDeps {
   readonly images: ImageRepository;
   readonly objects: ObjectStore;
   readonly reapQueue: ReapQueue;
   readonly limits: { readonly maxUploadBytes: number; readonly maxImagePixels: number };
+  /** Delay before a replaced version's object is removed (GETs in flight may still read it). */
+  readonly supersededReapDelayMs: number;
 }
 
-function resultOf(record: ImageRecord): IngestJobResult {
+function resultOf(record: Pick<ImageRecord, '_id' | 'versionId' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256'>): IngestJobResult {
   const { _id: imageKey, versionId, contentType, bytes, width, height, sha256 } = record;
   return { imageKey, versionId, contentType, bytes, width, height, sha256 };
 }
 
-/**
- * Validates an uploaded version and records the new image. Idempotent: a redelivered job
- * finds its own record and reports it again. A refused image has its object handed to the
- * reaper before the refusal is reported, so nothing of it stays behind.
- */
-export async function ingestImage(data: IngestJobData, deps: IngestDeps): Promise<IngestJobResult> {
+/** Hands this job's own object to the reaper: it will never be the image's current version. */
+async function discardUpload(data: IngestJobData, deps: IngestDeps, reason: 'refused' | 'raced'): Promise<void> {
+  await enqueueReap(deps.reapQueue, { target: 'object', objectKey: data.objectKey, reason });
+}
+
+/** Reads and validates the uploaded bytes; a refusal discards the upload before it is reported. */
+async function validatedUpload(data: IngestJobData, deps: IngestDeps): Promise<{ bytes: Buffer; image: ValidatedImage }> {
+  try {
+    const bytes = await deps.objects.readObject(data.objectKey, deps.limits.maxUploadBytes);
+    if (bytes === undefined) throw new AppError('CONFLICT', `the uploaded object ${data.objectKey} is gone`);
+    return { bytes, image: await validateImage(bytes, deps.limits) };
+  } catch (error) {
+    if (error instanceof AppError && !error.retryable) await discardUpload(data, deps, 'refused');
+    throw error;
+  }
+}
+
+function versionFields(data: IngestJobData, bytes: Buffer, image: ValidatedImage) {
+  return {
+    versionId: data.versionId,
+    objectKey: data.objectKey,
+    contentType: image.contentType,
+    bytes: bytes.length,
+    width: image.width,
+    height: image.height,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    deleteKeyHash: data.deleteKeyHash,
+    updateKeyHash: data.updateKeyHash,
+    updatedAt: new Date(data.acceptedAt),
+  };
+}
+
+async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, deps: IngestDeps): Promise<IngestJobResult> {
   const earlier = await deps.images.findAny(data.imageKey);
   if (earlier !== undefined) {
     if (earlier.versionId === data.versionId) return resultOf(earlier);
     throw new AppError('CONFLICT', `image key ${data.imageKey} already belongs to another image`);
   }
-
-  const bytes = await deps.objects.readObject(data.objectKey, deps.limits.maxUploadBytes).catch(async (error: unknown) => {
-    if (error instanceof AppError && !error.retryable) await enqueueReap(deps.reapQueue, { target: 'object', objectKey: data.objectKey, reason: 'refused' });
-    throw error;
-  });
-  if (bytes === undefined) {
-    throw new AppError('CONFLICT', `the uploaded object ${data.objectKey} is gone`);
-  }
-
-  let validated;
-  try {
-    validated = await validateImage(bytes, deps.limits);
-  } catch (error) {
-    if (error instanceof AppError && !error.retryable) {
-      await enqueueReap(deps.reapQueue, { target: 'object', objectKey: data.objectKey, reason: 'refused' });
-    }
-    throw error;
-  }
-
-  const acceptedAt = new Date(data.acceptedAt);
+  const { bytes, image } = await validatedUpload(data, deps);
   const record: ImageRecord = {
     _id: data.imageKey,
-    versionId: data.versionId,
-    objectKey: data.objectKey,
-    contentType: validated.contentType,
-    bytes: bytes.length,
-    width: validated.width,
-    height: validated.height,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    deleteKeyHash: data.deleteKeyHash,
-    updateKeyHash: data.updateKeyHash,
-    createdAt: acceptedAt,
-    updatedAt: acceptedAt,
+    ...versionFields(data, bytes, image),
+    createdAt: new Date(data.acceptedAt),
     deletedAt: null,
   };
   const outcome = await deps.images.insertIfAbsent(record);
@@ -68,4 +69,47 @@ export async function ingestImage(data: IngestJobData, deps: IngestDeps): Promis
   // Two deliveries of one job raced past the first check; the one that inserted won.
   if (outcome.existing.versionId === data.versionId) return resultOf(outcome.existing);
   throw new AppError('CONFLICT', `image key ${data.imageKey} already belongs to another image`);
+}
+
+/**
+ * Why a replacement's compare-and-set did not apply, read from the record as it is now:
+ * already applied by an earlier delivery of this job (success), image gone (404), or the
+ * update key raced away by a concurrent PATCH (409).
+ */
+async function explainMissedReplace(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestJobResult> {
+  const current = await deps.images.findAny(data.imageKey);
+  if (current !== undefined && current.versionId === data.versionId) return resultOf(current);
+  await discardUpload(data, deps, 'raced');
+  if (current === undefined || current.deletedAt !== null) throw new AppError('IMAGE_NOT_FOUND', 'the image was deleted');
+  throw new AppError('CONFLICT', 'the update key was used by a concurrent replacement');
+}
+
+async function replaceImage(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestJobResult> {
+  const before = await deps.images.findAny(data.imageKey);
+  if (before === undefined || before.versionId === data.versionId || before.updateKeyHash !== data.expectedUpdateKeyHash || before.deletedAt !== null) {
+    return explainMissedReplace(data, deps);
+  }
+  const { bytes, image } = await validatedUpload(data, deps);
+  const next = versionFields(data, bytes, image);
+  const previous = await deps.images.replaceVersion(data.imageKey, data.expectedUpdateKeyHash, next);
+  if (previous === undefined) return explainMissedReplace(data, deps);
+  if (previous.objectKey !== data.objectKey) {
+    await enqueueReap(deps.reapQueue, { target: 'object', objectKey: previous.objectKey, reason: 'superseded' }, deps.supersededReapDelayMs);
+  }
+  return resultOf({ _id: data.imageKey, ...next });
+}
+
+/**
+ * Validates an uploaded version and records it: a new image, or the image's next version in
+ * one compare-and-set. Idempotent: a redelivered job finds its own earlier write and reports
+ * it again. Refused or raced uploads hand their object to the reaper before the failure is
+ * reported, so nothing of them stays behind.
+ */
+export async function ingestImage(data: IngestJobData, deps: IngestDeps): Promise<IngestJobResult> {
+  switch (data.kind) {
+    case 'create':
+      return createImage(data, deps);
+    case 'replace':
+      return replaceImage(data, deps);
+  }
 }

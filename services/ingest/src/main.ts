@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     objects,
     reapQueue,
     limits: { maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels },
+    supersededReapDelayMs: config.supersededReapDelayMs,
   };
   const worker = createWorker<IngestJobData, IngestJobResult, typeof INGEST_QUEUE>(
     INGEST_QUEUE,
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
         throw toWorkerError(error);
       }
     },
-    { concurrency: config.concurrency },
+    { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs },
   );
   worker.on('completed', (job) => {
     log.info({ jobId: job.id, imageKey: job.data.imageKey, ms: Date.now() - job.timestamp }, 'image ingested');

@@ -1,16 +1,26 @@
 import type { ReapJobData, ReapJobResult } from '@imagehost/jobs';
-import type { ObjectStore } from '@imagehost/storage';
+import { purgeImage } from './purge-image.handler.js';
+import { sweep, type SweepDeps } from './sweep.handler.js';
 
-export interface ReapDeps {
-  readonly objects: ObjectStore;
-}
+export type ReapDeps = SweepDeps & {
+  /** Runs `task` unless another reaper is sweeping; false when it was skipped. */
+  readonly exclusively: (task: () => Promise<void>) => Promise<boolean>;
+};
 
-/** Removes what a reap job names. Idempotent: removing an object that is gone succeeds. */
+/** Removes what a reap job names. Every branch is idempotent: run twice, same end state. */
 export async function reap(data: ReapJobData, deps: ReapDeps): Promise<ReapJobResult> {
   switch (data.target) {
-    case 'object': {
+    case 'object':
       await deps.objects.removeObject(data.objectKey);
-      return { removedObjects: 1 };
+      return { removedObjects: 1, removedRecords: 0 };
+    case 'image':
+      return purgeImage(data.imageKey, deps);
+    case 'sweep': {
+      let result: ReapJobResult = { removedObjects: 0, removedRecords: 0 };
+      await deps.exclusively(async () => {
+        result = await sweep(deps);
+      });
+      return result;
     }
   }
 }

@@ -1,0 +1,75 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyFor } from '@imagehost/keys';
+import type { IngestJobData } from '@imagehost/jobs';
+import type { ObjectStore } from '@imagehost/storage';
+import type { IngestClient } from '../ingest-client.js';
+import type { ImageUpload } from '../upload/read-image-upload.js';
+
+export interface SubmitDeps {
+  readonly objects: ObjectStore;
+  readonly ingest: IngestClient;
+  readonly ingestWaitMs: number;
+  readonly publicBaseUrl: string | undefined;
+}
+
+export function publicUrl(request: FastifyRequest, publicBaseUrl: string | undefined, imageKey: string): string {
+  const base = publicBaseUrl ?? `${request.protocol}://${request.host}`;
+  return `${base}/${imageKey}`;
+}
+
+/** What distinguishes a new image from a replacement in the ingest job. */
+export type VersionIntent = { readonly kind: 'create' } | { readonly kind: 'replace'; readonly expectedUpdateKeyHash: string };
+
+/**
+ * The common path of POST and PATCH: store the upload as a fresh version object with two
+ * fresh keys, queue its ingest (carrying only the keys' hashes), wait a bounded time for the
+ * result and answer — `successStatus` with the keys and the image's facts, or 202 when the
+ * ingest backlog outlasts the wait.
+ */
+export async function submitVersion(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: SubmitDeps,
+  upload: ImageUpload,
+  imageKey: string,
+  intent: VersionIntent,
+  successStatus: 200 | 201,
+): Promise<FastifyReply> {
+  const versionId = generateVersionId();
+  const objectKey = objectKeyFor(imageKey, versionId);
+  const deleteKey = generateCapabilityKey();
+  const updateKey = generateCapabilityKey();
+  try {
+    await deps.objects.putObject(objectKey, upload.bytes, upload.contentType);
+  } finally {
+    upload.release();
+  }
+
+  const job: IngestJobData = {
+    ...intent,
+    imageKey,
+    versionId,
+    objectKey,
+    deleteKeyHash: hashCapabilityKey(deleteKey),
+    updateKeyHash: hashCapabilityKey(updateKey),
+    acceptedAt: Date.now(),
+  };
+  let jobId: string;
+  try {
+    jobId = await deps.ingest.enqueue(job);
+  } catch (error) {
+    // Nothing will ever ingest this object: take it back now rather than leave it to a sweep.
+    await deps.objects.removeObject(objectKey).catch(() => undefined);
+    throw error;
+  }
+  request.log.info({ imageKey, jobId, kind: intent.kind }, 'upload stored, ingest queued');
+
+  const outcome = await deps.ingest.waitForResult(jobId, deps.ingestWaitMs);
+  const keys = { image_key: imageKey, delete_key: deleteKey, update_key: updateKey, url: publicUrl(request, deps.publicBaseUrl, imageKey) };
+  void reply.header('location', `/${imageKey}`).header('cache-control', 'no-store');
+  if (outcome.state === 'pending') {
+    return reply.status(202).send({ ...keys, status: 'processing', content_type: upload.contentType, bytes: upload.bytes.length });
+  }
+  const { result } = outcome;
+  return reply.status(successStatus).send({ ...keys, content_type: result.contentType, width: result.width, height: result.height, bytes: result.bytes });
+}
