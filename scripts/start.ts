@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   }
 
   // Loopback unless told otherwise: a developer's stack is not a public service.
-  const env = { HOST: '127.0.0.1', ...process.env, ...backendEnvironment(settings) };
+  const env = { HOST: '127.0.0.1', OPS_HOST: '127.0.0.1', SHUTDOWN_DRAIN_MS: '0', ...process.env, ...backendEnvironment(settings) };
   for (const name of SERVICES) {
     const entry = join(repoRoot, 'services', name, 'dist', 'main.js');
     if (!existsSync(entry)) continue;

@@ -27,6 +27,30 @@ const backendVariables = {
   LOG_LEVEL: logLevel,
 };
 
+/** The ops port and the shutdown bounds, per service (default ports differ so one machine runs all). */
+function opsVariables(defaultPort: number) {
+  return {
+    OPS_HOST: z.string().min(1).default('0.0.0.0'),
+    OPS_PORT: integer(defaultPort, 0, 65535),
+    SHUTDOWN_DRAIN_MS: integer(5_000, 0, 120_000),
+    SHUTDOWN_TIMEOUT_MS: integer(25_000, 1_000, 600_000),
+  };
+}
+
+function opsFrom(env: { OPS_HOST: string; OPS_PORT: number; SHUTDOWN_DRAIN_MS: number; SHUTDOWN_TIMEOUT_MS: number }) {
+  return {
+    ops: { host: env.OPS_HOST, port: env.OPS_PORT },
+    shutdown: {
+      /** Readiness is down this long before intake stops, so load balancers notice first. */
+      drainMs: env.SHUTDOWN_DRAIN_MS,
+      /** Past this, the process exits whatever is still in flight (below the pod's grace period). */
+      timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    },
+  };
+}
+
+export const DEFAULT_OPS_PORTS = { gateway: 9091, ingest: 9092, reaper: 9093 } as const;
+
 function backendsFrom(env: z.output<z.ZodObject<typeof backendVariables>>) {
   return {
     redisUrl: env.REDIS_URL,
@@ -48,35 +72,57 @@ export type BackendsConfig = ReturnType<typeof backendsFrom>;
 const gatewaySchema = z
   .object({
     ...backendVariables,
+    ...opsVariables(DEFAULT_OPS_PORTS.gateway),
     HOST: z.string().min(1).default('0.0.0.0'),
     PORT: integer(8080, 0, 65535),
     MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES_CEILING),
     UPLOAD_MEMORY_BUDGET_BYTES: integer(160 * MiB, 1, 64 * 1024 * MiB),
     INGEST_WAIT_MS: integer(10_000, 0, 10 * 60_000),
     PUBLIC_BASE_URL: url(['http:', 'https:']).optional(),
+    UPLOAD_RATE_LIMIT: integer(60, 0),
+    KEY_FAILURE_RATE_LIMIT: integer(30, 0),
+    TRUST_PROXY: z.string().min(1).optional(),
+    QUEUE_DASHBOARD_CREDENTIALS: z.string().regex(/^[^:]+:.{12,}$/, 'must be user:password with a password of 12 or more characters').optional(),
   })
   .refine((env) => env.UPLOAD_MEMORY_BUDGET_BYTES >= env.MAX_UPLOAD_BYTES, {
     path: ['UPLOAD_MEMORY_BUDGET_BYTES'],
     message: 'must be at least MAX_UPLOAD_BYTES, or no upload of the largest allowed size could ever be taken',
   });
 
+function parseTrustProxy(value: string | undefined): string[] | number | false {
+  if (value === undefined) return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+}
+
 /** The gateway's configuration: HTTP listener, upload limits, and how long a POST waits for ingest. */
 export function loadGatewayConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
   const parsed = loadConfig(gatewaySchema, env);
   return Object.freeze({
     ...backendsFrom(parsed),
+    ...opsFrom(parsed),
     host: parsed.HOST,
     port: parsed.PORT,
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     uploadMemoryBudgetBytes: parsed.UPLOAD_MEMORY_BUDGET_BYTES,
     ingestWaitMs: parsed.INGEST_WAIT_MS,
     publicBaseUrl: parsed.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    rateLimits: {
+      /** Uploads (POST and PATCH) per client per minute; 0 disables. */
+      uploadsPerMinute: parsed.UPLOAD_RATE_LIMIT,
+      /** Wrong or missing keys per client per 10 minutes; 0 disables. */
+      keyFailuresPer10Minutes: parsed.KEY_FAILURE_RATE_LIMIT,
+    },
+    /** Proxies whose X-Forwarded-For is believed (addresses, CIDRs, or a hop count); none by default. */
+    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
+    queueDashboardCredentials: parsed.QUEUE_DASHBOARD_CREDENTIALS,
   });
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
 
 const ingestSchema = z.object({
   ...backendVariables,
+  ...opsVariables(DEFAULT_OPS_PORTS.ingest),
   MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES_CEILING),
   MAX_IMAGE_PIXELS: integer(DEFAULT_MAX_IMAGE_PIXELS, 1, 1_000_000_000),
   INGEST_CONCURRENCY: integer(2, 1, 64),
@@ -89,6 +135,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
   const parsed = loadConfig(ingestSchema, env);
   return Object.freeze({
     ...backendsFrom(parsed),
+    ...opsFrom(parsed),
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     maxImagePixels: parsed.MAX_IMAGE_PIXELS,
     concurrency: parsed.INGEST_CONCURRENCY,
@@ -102,6 +149,7 @@ export type IngestConfig = ReturnType<typeof loadIngestConfig>;
 
 const reaperSchema = z.object({
   ...backendVariables,
+  ...opsVariables(DEFAULT_OPS_PORTS.reaper),
   REAP_CONCURRENCY: integer(4, 1, 64),
   SWEEP_INTERVAL_MS: integer(5 * 60_000, 1000, 24 * 3600_000),
   SWEEP_GRACE_MS: integer(15 * 60_000, 1000, 7 * 24 * 3600_000),
@@ -113,6 +161,7 @@ export function loadReaperConfig(env: Readonly<Record<string, string | undefined
   const parsed = loadConfig(reaperSchema, env);
   return Object.freeze({
     ...backendsFrom(parsed),
+    ...opsFrom(parsed),
     concurrency: parsed.REAP_CONCURRENCY,
     sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
     /** What the sweep leaves alone: anything younger than this may still be in flight. */

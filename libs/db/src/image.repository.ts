@@ -1,4 +1,5 @@
 import mongoose, { type Connection } from 'mongoose';
+import { AppError } from '@imagehost/errors';
 import { callMongo, isDuplicateKeyError } from './backend-errors.js';
 import { imageModel, type ImageModel, type ImageRecord } from './image.model.js';
 
@@ -41,6 +42,15 @@ export class ImageRepository {
       if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
     });
     await callMongo('createIndexes', () => this.model.createIndexes());
+  }
+
+  /** Succeeds when MongoDB answers (readiness). */
+  async ping(): Promise<void> {
+    await callMongo('ping', async () => {
+      const db = this.connection.db;
+      if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
+      await db.admin().ping();
+    });
   }
 
   /** The image as readers see it: `undefined` when unknown or deleted. */

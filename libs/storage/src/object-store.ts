@@ -89,6 +89,13 @@ export class ObjectStore {
     });
   }
 
+  /** Succeeds when S3 answers and the bucket exists (readiness). */
+  async ping(): Promise<void> {
+    await this.call('HeadBucket', async () => {
+      if (!(await this.client.bucketExists(this.bucket))) throw new Error(`bucket ${this.bucket} does not exist`);
+    });
+  }
+
   /** Removes the (empty) bucket; for tests that made their own. */
   async removeBucket(): Promise<void> {
     await this.call('DeleteBucket', () => this.client.removeBucket(this.bucket));

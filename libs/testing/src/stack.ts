@@ -46,6 +46,8 @@ export class ServiceProcess {
   constructor(
     readonly name: ServiceName,
     readonly child: ChildProcess,
+    /** Where its /metrics, /healthz and /readyz answer. */
+    readonly opsUrl: string,
   ) {
     const collect = (stream: NodeJS.ReadableStream | null) => {
       if (stream !== null) createInterface({ input: stream }).on('line', (line) => this.lines.push(line));
@@ -143,6 +145,11 @@ export class TestStack {
       QUEUE_PREFIX: uniqueName('q'),
       HOST: '127.0.0.1',
       PORT: String(port),
+      OPS_HOST: '127.0.0.1',
+      SHUTDOWN_DRAIN_MS: '0',
+      // Tests drive many requests from one address; the rate-limit tests turn these back on.
+      UPLOAD_RATE_LIMIT: '0',
+      KEY_FAILURE_RATE_LIMIT: '0',
       LOG_LEVEL: 'info',
       ...options.env,
     };
@@ -159,11 +166,12 @@ export class TestStack {
 
   /** Starts one more process of `name` (a second worker, or a restart) and waits until it is ready. */
   async startService(name: ServiceName, extraEnv: Readonly<Record<string, string>> = {}): Promise<ServiceProcess> {
+    const opsPort = await freePort();
     const child = spawn(process.execPath, ['--enable-source-maps', serviceEntry(name)], {
-      env: { PATH: process.env.PATH, ...this.env, ...extraEnv },
+      env: { PATH: process.env.PATH, ...this.env, OPS_PORT: String(opsPort), ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const service = new ServiceProcess(name, child);
+    const service = new ServiceProcess(name, child, `http://127.0.0.1:${opsPort}`);
     this.processes.push(service);
     await service.waitUntilReady();
     return service;

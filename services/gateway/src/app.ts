@@ -5,8 +5,10 @@ import type { GatewayConfig } from '@imagehost/config';
 import type { ImageRepository } from '@imagehost/db';
 import type { ReapQueue } from '@imagehost/jobs';
 import { loggerOptions } from '@imagehost/logging';
+import type { GatewayMetrics } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
 import type { IngestClient } from './ingest-client.js';
+import { rateLimited, setRateLimitHeaders, type RateLimitRule, type RateLimiter } from './plugins/rate-limit.js';
 import { openApiDocument } from './openapi.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { deleteRoutes } from './routes/delete.route.js';
@@ -20,6 +22,8 @@ export interface GatewayDeps {
   readonly objects: ObjectStore;
   readonly ingest: IngestClient;
   readonly reapQueue: ReapQueue;
+  readonly rateLimiter: RateLimiter;
+  readonly metrics: GatewayMetrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -29,6 +33,9 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * Every backend arrives through `deps`.
  */
 export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promise<FastifyInstance> {
+  // A hop count trusts that many proxies nearest to us, whatever their address.
+  const trustProxy =
+    typeof config.trustProxy === 'number' ? (_address: string, hop: number) => hop < (config.trustProxy as number) : config.trustProxy;
   const app = Fastify({
     logger: {
       ...loggerOptions('gateway', config.logLevel),
@@ -52,15 +59,48 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     connectionTimeout: 130_000,
     keepAliveTimeout: 72_000,
     http: { headersTimeout: 15_000 },
+    // The client address (for rate limits) comes from X-Forwarded-For only behind these.
+    trustProxy,
   });
 
-  await app.register(errorHandlerPlugin);
+  const { metrics, rateLimiter } = deps;
+  await app.register(errorHandlerPlugin, { onUploadRefused: (code) => metrics.uploadsRefused.inc({ reason: code }) });
   await app.register(multipart, { throwFileSizeLimit: true });
 
+  const uploadRule: RateLimitRule = { name: 'uploads', limit: config.rateLimits.uploadsPerMinute, windowMs: 60_000 };
+  const keyFailureRule: RateLimitRule = { name: 'key-failures', limit: config.rateLimits.keyFailuresPer10Minutes, windowMs: 600_000 };
+  app.addHook('onRequest', async (request, reply) => {
+    const isUpload = request.method === 'PATCH' || (request.method === 'POST' && request.routeOptions.url === '/');
+    if (isUpload) {
+      const state = await rateLimiter.hit(uploadRule, request.ip);
+      setRateLimitHeaders(reply, uploadRule, state);
+      if (state?.exceeded === true) throw rateLimited(state, 'uploads');
+    }
+    if (request.method === 'PATCH' || request.method === 'DELETE') {
+      // Guessing keys costs attempts: a client that used up its failures is refused at once.
+      const state = await rateLimiter.peek(keyFailureRule, request.ip);
+      if (state?.exceeded === true) {
+        setRateLimitHeaders(reply, keyFailureRule, state);
+        throw rateLimited(state, 'failed key attempts');
+      }
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    if ((request.method === 'PATCH' || request.method === 'DELETE') && (reply.statusCode === 401 || reply.statusCode === 403)) {
+      await rateLimiter.hit(keyFailureRule, request.ip);
+    }
+  });
+
   const budget = new ByteBudget(config.uploadMemoryBudgetBytes);
+  metrics.readUploadMemoryFrom(() => budget.bytesInUse);
   app.get('/openapi.json', async () => openApiDocument);
   app.get('/', async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
   const uploads = {
+    metrics,
     objects: deps.objects,
     ingest: deps.ingest,
     budget,
@@ -78,7 +118,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     await deleteRoutes(scope, { images: deps.images, reapQueue: deps.reapQueue });
   });
   await app.register(async (scope) => {
-    await viewRoutes(scope, { images: deps.images, objects: deps.objects });
+    await viewRoutes(scope, { images: deps.images, objects: deps.objects, metrics });
   });
   return app;
 }

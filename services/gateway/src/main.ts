@@ -2,14 +2,23 @@ import { loadGatewayConfig } from '@imagehost/config';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
 import { createIngestQueue, createIngestQueueEvents, createReapQueue } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
+import {
+  createGatewayMetrics,
+  createRegistry,
+  mountQueueDashboard,
+  registerQueueMetrics,
+  shutDownGracefullyOnSignal,
+  startOpsServer,
+} from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
+import { Redis } from 'ioredis';
 import { buildApp } from './app.js';
 import { IngestClient } from './ingest-client.js';
+import { RateLimiter } from './plugins/rate-limit.js';
 
 // The gateway: the public HTTP API. Writes upload bytes to S3, produces `ingest` jobs and
-// waits for their results, and serves images from MongoDB metadata and S3 bytes.
-
-const SHUTDOWN_TIMEOUT_MS = 25_000;
+// waits for their results, serves images from MongoDB metadata and S3 bytes, and marks
+// images deleted (producing `reap` jobs).
 
 async function main(): Promise<void> {
   const config = loadGatewayConfig();
@@ -21,29 +30,48 @@ async function main(): Promise<void> {
   const queue = createIngestQueue(queueConnection);
   const events = createIngestQueueEvents(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
+  // Fails fast while Redis is away: a rate check must not hold a request.
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  redis.on('error', () => undefined);
   const ingest = new IngestClient(queue, events, log);
   await Promise.all([images.prepare(), objects.ensureBucket(), ingest.ready()]);
 
-  const app = await buildApp(config, { images, objects, ingest, reapQueue });
-  await app.listen({ host: config.host, port: config.port });
-  log.info({ port: config.port }, 'ready');
+  const registry = createRegistry('gateway');
+  const metrics = createGatewayMetrics(registry);
+  registerQueueMetrics(registry, [queue, reapQueue]);
+  const rateLimiter = new RateLimiter(redis, config.queuePrefix, log);
+  const app = await buildApp(config, { images, objects, ingest, reapQueue, rateLimiter, metrics });
 
-  let closing = false;
-  const shutdown = (signal: string): void => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down: finishing requests in flight');
-    const forceExit = setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS);
-    forceExit.unref();
-    void (async () => {
-      await app.close();
+  const ops = await startOpsServer({
+    host: config.ops.host,
+    port: config.ops.port,
+    registry,
+    log,
+    checks: [
+      { name: 'redis', check: () => redis.ping() },
+      { name: 'mongodb', check: () => images.ping() },
+      { name: 's3', check: () => objects.ping() },
+    ],
+    extend:
+      config.queueDashboardCredentials === undefined
+        ? undefined
+        : (opsApp) => mountQueueDashboard(opsApp, [queue, reapQueue], config.queueDashboardCredentials ?? ''),
+  });
+  await app.listen({ host: config.host, port: config.port });
+  log.info({ port: config.port, opsPort: ops.port, queueDashboard: config.queueDashboardCredentials !== undefined }, 'ready');
+
+  shutDownGracefullyOnSignal({
+    log,
+    ops,
+    drainMs: config.shutdown.drainMs,
+    timeoutMs: config.shutdown.timeoutMs,
+    // Stops accepting connections and waits for the requests in flight (uploads included).
+    stopIntake: () => app.close(),
+    closeConnections: async () => {
       await Promise.allSettled([events.close(), queue.close(), reapQueue.close(), connection.close()]);
-      log.info('stopped');
-      process.exit(0);
-    })();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+      redis.disconnect();
+    },
+  });
 }
 
 main().catch((error: unknown) => {

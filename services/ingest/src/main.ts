@@ -2,6 +2,7 @@ import { loadIngestConfig } from '@imagehost/config';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
 import {
   INGEST_QUEUE,
+  createIngestQueue,
   createReapQueue,
   createWorker,
   ingestJobSchema,
@@ -11,14 +12,15 @@ import {
   type IngestJobResult,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
+import { createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, shutDownGracefullyOnSignal, startOpsServer } from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
+import { Redis } from 'ioredis';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 
-// The ingest worker: consumes `ingest` jobs (one per accepted upload), validates the bytes
-// with sharp and records the image in MongoDB; produces `reap` jobs for refused uploads.
-
-const SHUTDOWN_TIMEOUT_MS = 20_000;
+// The ingest worker: consumes `ingest` jobs (one per accepted upload or replacement),
+// validates the bytes with sharp and records the image in MongoDB; produces `reap` jobs for
+// refused, raced and superseded versions.
 
 async function main(): Promise<void> {
   const config = loadIngestConfig();
@@ -29,9 +31,11 @@ async function main(): Promise<void> {
   const images = new ImageRepository(connection);
   const objects = new ObjectStore(config.s3);
   const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
+  const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
-  await images.prepare();
-  await objects.ensureBucket();
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  redis.on('error', () => undefined);
+  await Promise.all([images.prepare(), objects.ensureBucket()]);
 
   const deps: IngestDeps = {
     images,
@@ -52,35 +56,36 @@ async function main(): Promise<void> {
     },
     { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs },
   );
-  worker.on('completed', (job) => {
-    log.info({ jobId: job.id, imageKey: job.data.imageKey, ms: Date.now() - job.timestamp }, 'image ingested');
-  });
-  worker.on('failed', (job, error) => {
-    log.warn({ jobId: job?.id, imageKey: job?.data.imageKey, attempt: job?.attemptsMade, err: error.message }, 'ingest failed');
-  });
-  worker.on('error', (error) => {
-    log.error({ err: error.message }, 'worker error');
+
+  const registry = createRegistry('ingest');
+  registerQueueMetrics(registry, [ingestQueue, reapQueue]);
+  observeWorker(worker, createJobMetrics(registry), log, (job) => ({ imageKey: job.data.imageKey, kind: job.data.kind }));
+  const ops = await startOpsServer({
+    host: config.ops.host,
+    port: config.ops.port,
+    registry,
+    log,
+    checks: [
+      { name: 'redis', check: () => redis.ping() },
+      { name: 'mongodb', check: () => images.ping() },
+      { name: 's3', check: () => objects.ping() },
+    ],
   });
   await worker.waitUntilReady();
-  log.info({ concurrency: config.concurrency, queue: INGEST_QUEUE }, 'ready');
+  log.info({ concurrency: config.concurrency, queue: INGEST_QUEUE, opsPort: ops.port }, 'ready');
 
-  let closing = false;
-  const shutdown = (signal: string): void => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down: finishing jobs in flight');
-    const forceExit = setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS);
-    forceExit.unref();
-    void (async () => {
-      await worker.close();
-      await reapQueue.close();
-      await connection.close();
-      log.info('stopped');
-      process.exit(0);
-    })();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  shutDownGracefullyOnSignal({
+    log,
+    ops,
+    drainMs: 0,
+    timeoutMs: config.shutdown.timeoutMs,
+    // Takes no new job and waits for the jobs in flight to finish.
+    stopIntake: () => worker.close(),
+    closeConnections: async () => {
+      await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
+      redis.disconnect();
+    },
+  });
 }
 
 main().catch((error: unknown) => {

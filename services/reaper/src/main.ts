@@ -14,6 +14,15 @@ import {
   type ReapJobResult,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
+import {
+  createJobMetrics,
+  createReaperMetrics,
+  createRegistry,
+  observeWorker,
+  registerQueueMetrics,
+  shutDownGracefullyOnSignal,
+  startOpsServer,
+} from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
 import { Redis } from 'ioredis';
 import { reap, type ReapDeps } from './reap.handler.js';
@@ -22,8 +31,6 @@ import { sweepLock } from './sweep-lock.js';
 // The reaper: consumes `reap` jobs and permanently removes what they name — objects of
 // refused or replaced versions, deleted images (bytes, then record) — and runs the periodic
 // sweep for whatever lost jobs left behind.
-
-const SHUTDOWN_TIMEOUT_MS = 20_000;
 
 async function main(): Promise<void> {
   const config = loadReaperConfig();
@@ -34,7 +41,8 @@ async function main(): Promise<void> {
   const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  redis.on('error', () => undefined);
   await Promise.all([images.prepare(), objects.ensureBucket()]);
 
   // One schedule whatever the number of replicas: upserting the same id is idempotent.
@@ -64,35 +72,39 @@ async function main(): Promise<void> {
     },
     { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs },
   );
+  const registry = createRegistry('reaper');
+  registerQueueMetrics(registry, [ingestQueue, reapQueue]);
+  const reaperMetrics = createReaperMetrics(registry);
+  observeWorker(worker, createJobMetrics(registry), log, (job) => ({ target: job.data.target }));
   worker.on('completed', (job, result) => {
-    log.info({ jobId: job.id, target: job.data.target, ...result }, 'reaped');
+    reaperMetrics.objectsRemoved.inc({ target: job.data.target }, result.removedObjects);
+    reaperMetrics.imagesPurged.inc(result.removedRecords);
   });
-  worker.on('failed', (job, error) => {
-    log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: error.message }, 'reap failed');
-  });
-  worker.on('error', (error) => {
-    log.error({ err: error.message }, 'worker error');
+  const ops = await startOpsServer({
+    host: config.ops.host,
+    port: config.ops.port,
+    registry,
+    log,
+    checks: [
+      { name: 'redis', check: () => redis.ping() },
+      { name: 'mongodb', check: () => images.ping() },
+      { name: 's3', check: () => objects.ping() },
+    ],
   });
   await worker.waitUntilReady();
-  log.info({ concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs }, 'ready');
+  log.info({ concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs, opsPort: ops.port }, 'ready');
 
-  let closing = false;
-  const shutdown = (signal: string): void => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down: finishing jobs in flight');
-    const forceExit = setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS);
-    forceExit.unref();
-    void (async () => {
-      await worker.close();
+  shutDownGracefullyOnSignal({
+    log,
+    ops,
+    drainMs: 0,
+    timeoutMs: config.shutdown.timeoutMs,
+    stopIntake: () => worker.close(),
+    closeConnections: async () => {
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
       redis.disconnect();
-      log.info('stopped');
-      process.exit(0);
-    })();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+    },
+  });
 }
 
 main().catch((error: unknown) => {

@@ -31,10 +31,11 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
  * keep their message; anything unexpected is logged and becomes a generic 500.
  */
 export const errorHandlerPlugin = fp(
-  async (app: FastifyInstance) => {
+  async (app: FastifyInstance, options: { onUploadRefused: (code: ErrorCode) => void }) => {
     app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
       const known = error instanceof AppError ? error : fromFastifyError(error);
       const appError = known ?? new AppError('INTERNAL', 'internal error');
+      if (request.method === 'POST' || request.method === 'PATCH') options.onUploadRefused(appError.code);
       if (known === undefined || appError.statusCode >= 500) {
         request.log.error({ err: error, code: appError.code }, 'request failed');
       }

@@ -1,11 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyFor } from '@imagehost/keys';
 import type { IngestJobData } from '@imagehost/jobs';
+import type { GatewayMetrics } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
 import type { IngestClient } from '../ingest-client.js';
 import type { ImageUpload } from '../upload/read-image-upload.js';
 
 export interface SubmitDeps {
+  readonly metrics: GatewayMetrics;
   readonly objects: ObjectStore;
   readonly ingest: IngestClient;
   readonly ingestWaitMs: number;
@@ -41,6 +43,7 @@ export async function submitVersion(
   const updateKey = generateCapabilityKey();
   try {
     await deps.objects.putObject(objectKey, upload.bytes, upload.contentType);
+    deps.metrics.uploadedBytes.inc(upload.bytes.length);
   } finally {
     upload.release();
   }

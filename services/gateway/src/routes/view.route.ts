@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
 import { isImageKey } from '@imagehost/keys';
+import type { GatewayMetrics } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
 import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../http/conditional.js';
 import { parseRange } from '../http/range.js';
 
 export interface ViewDeps {
+  readonly metrics: GatewayMetrics;
   readonly images: ImageRepository;
   readonly objects: ObjectStore;
 }
@@ -87,6 +89,7 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
       if (isRetry) throw notFound();
       return serve(request, reply, withBody, true);
     }
+    stream.on('end', () => deps.metrics.servedBytes.inc(length));
     return reply.send(stream);
   };
 

@@ -1,0 +1,13 @@
+export {
+  createGatewayMetrics,
+  createJobMetrics,
+  createReaperMetrics,
+  createRegistry,
+  registerQueueMetrics,
+  type GatewayMetrics,
+  type JobMetrics,
+} from './metrics.js';
+export { startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops-server.js';
+export { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './queue-dashboard.js';
+export { observeWorker } from './observe-worker.js';
+export { shutDownGracefullyOnSignal, type ShutdownPlan } from './graceful-shutdown.js';

@@ -1,0 +1,86 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '@imagehost/logging';
+
+/** A dependency the service cannot work without; readiness fails while one fails. */
+export interface ReadinessCheck {
+  readonly name: string;
+  readonly check: () => Promise<unknown>;
+}
+
+export interface OpsServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly registry: Registry;
+  readonly checks: readonly ReadinessCheck[];
+  readonly log: Logger;
+  /** More routes on the ops port (the queue dashboard). */
+  readonly extend?: (app: FastifyInstance) => Promise<void>;
+}
+
+export interface OpsServer {
+  readonly port: number;
+  /** From now on `/readyz` answers 503, so the load balancer stops sending traffic. */
+  markShuttingDown(): void;
+  close(): Promise<void>;
+}
+
+const CHECK_TIMEOUT_MS = 1500;
+
+async function withTimeout(check: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The ops port, apart from the public one: `/metrics` (Prometheus text), `/healthz` (the
+ * process is alive: only a restart helps otherwise) and `/readyz` (its backends answer and
+ * it is not shutting down: send it traffic).
+ */
+export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
+  const app = Fastify({ logger: false });
+  let shuttingDown = false;
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (shuttingDown) return reply.status(503).send({ status: 'shutting-down' });
+    const results = await Promise.all(
+      options.checks.map(async ({ name, check }) => {
+        try {
+          await withTimeout(check);
+          return [name, 'ok'] as const;
+        } catch (error) {
+          return [name, error instanceof Error ? error.message : String(error)] as const;
+        }
+      }),
+    );
+    const ready = results.every(([, outcome]) => outcome === 'ok');
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results) });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const body = await options.registry.metrics();
+    return reply.type(options.registry.contentType).send(body);
+  });
+  if (options.extend !== undefined) await options.extend(app);
+
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = address !== null && typeof address === 'object' ? address.port : options.port;
+  options.log.info({ opsPort: port }, 'ops server listening');
+  return {
+    port,
+    markShuttingDown: () => {
+      shuttingDown = true;
+    },
+    close: () => app.close(),
+  };
+}
