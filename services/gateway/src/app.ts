@@ -95,6 +95,16 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     }
   });
 
+  // While closing, every response ends its connection, so keep-alive clients let go and
+  // `close()` does not wait on connections that went idle after it began.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
+
   const budget = new ByteBudget(config.uploadMemoryBudgetBytes);
   metrics.readUploadMemoryFrom(() => budget.bytesInUse);
   app.get('/openapi.json', async () => openApiDocument);

@@ -12,11 +12,25 @@ const WAIT_TIMED_OUT = /timed out before finishing/;
  * result, so clients get the synchronous contract while the work scales in the workers.
  */
 export class IngestClient {
+  private stopped = false;
+  private readonly stopWaitingListeners = new Set<() => void>();
+
   constructor(
     private readonly queue: IngestQueue,
     private readonly events: QueueEvents,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * Ends every wait now and makes later ones end at once, answering `pending` (202): on
+   * shutdown the uploads are safe in the queue and their clients should not hold the
+   * process open for the rest of INGEST_WAIT_MS.
+   */
+  stopWaiting(): void {
+    this.stopped = true;
+    for (const listener of this.stopWaitingListeners) listener();
+    this.stopWaitingListeners.clear();
+  }
 
   async ready(): Promise<void> {
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
@@ -37,13 +51,19 @@ export class IngestClient {
    * then; the refusal (415/422…) when the worker refused the image.
    */
   async waitForResult(jobId: string, waitMs: number): Promise<IngestOutcome> {
-    if (waitMs <= 0) return { state: 'pending' };
+    if (waitMs <= 0 || this.stopped) return { state: 'pending' };
     const job = await this.queue.getJob(jobId).catch((error: unknown) => {
       throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error });
     });
     if (job === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'the ingest job disappeared before it finished');
+    let onStop: (() => void) | undefined;
+    const stoppedWaiting = new Promise<'stopped'>((resolve) => {
+      onStop = () => resolve('stopped');
+      this.stopWaitingListeners.add(onStop);
+    });
     try {
-      const result = await job.waitUntilFinished(this.events, waitMs);
+      const result = await Promise.race([job.waitUntilFinished(this.events, waitMs), stoppedWaiting]);
+      if (result === 'stopped') return { state: 'pending' };
       this.forget(jobId);
       return { state: 'done', result };
     } catch (error) {
@@ -53,6 +73,8 @@ export class IngestClient {
       this.forget(jobId);
       if (refusal !== undefined) throw refusal;
       throw new AppError('BACKEND_UNAVAILABLE', `ingest did not finish: ${reason}`, { cause: error });
+    } finally {
+      if (onStop !== undefined) this.stopWaitingListeners.delete(onStop);
     }
   }
 

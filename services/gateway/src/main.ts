@@ -65,8 +65,12 @@ async function main(): Promise<void> {
     ops,
     drainMs: config.shutdown.drainMs,
     timeoutMs: config.shutdown.timeoutMs,
-    // Stops accepting connections and waits for the requests in flight (uploads included).
-    stopIntake: () => app.close(),
+    // Stops accepting connections and waits for the requests in flight (uploads included);
+    // uploads still waiting for ingest answer 202 at once.
+    stopIntake: async () => {
+      ingest.stopWaiting();
+      await app.close();
+    },
     closeConnections: async () => {
       await Promise.allSettled([events.close(), queue.close(), reapQueue.close(), connection.close()]);
       redis.disconnect();
