@@ -207,7 +207,7 @@ describe('graceful shutdown', () => {
         body: stream,
         headers: { 'content-type': contentType },
         duplex: 'half',
-      } as RequestInit);
+      });
       await new Promise((resolve) => setTimeout(resolve, 150));
       const stoppedAt = Date.now();
       const gatewayStopped = gateway.stop('SIGTERM');
