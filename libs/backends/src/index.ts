@@ -11,5 +11,5 @@ export {
 export { pingRedis } from './local/redis.js';
 export { pingMongo } from './local/ferretdb.js';
 export { pingS3 } from './local/versitygw.js';
-export { FERRETDB_VERSION, VERSITYGW_VERSION } from './local/go-binaries.js';
+export { FERRETDB_VERSION, VERSITYGW_VERSION, goToolBinary } from './local/go-binaries.js';
 export { BackendUnavailableError, type BackendSettings, type BackendSource, type Backends, type S3Settings } from './types.js';

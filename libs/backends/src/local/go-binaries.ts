@@ -51,14 +51,23 @@ async function cachedGoBinary(
   }
 }
 
-/** versitygw, an S3 server with a POSIX backend, installed from the Go module proxy. */
-export async function versitygwBinary(): Promise<string> {
-  return cachedGoBinary(`versitygw-${VERSITYGW_VERSION}`, `versitygw ${VERSITYGW_VERSION}`, async (outputDir) => {
-    const result = await runCommand('go', ['install', `github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}`], {
+/**
+ * A Go command installed from the Go module proxy (`go install package@version`) and cached
+ * by name and version.
+ */
+export async function goToolBinary(packagePath: string, version: string): Promise<string> {
+  const name = packagePath.split('/').filter((part) => !/^v\d+$/.test(part)).pop() ?? packagePath;
+  return cachedGoBinary(`${name}-${version}`, `${name} ${version}`, async (outputDir) => {
+    const result = await runCommand('go', ['install', `${packagePath}@${version}`], {
       env: { ...process.env, GOBIN: outputDir, GOFLAGS: '-buildvcs=false' },
     });
-    return { ...result, binary: join(outputDir, 'versitygw') };
+    return { ...result, binary: join(outputDir, name) };
   });
+}
+
+/** versitygw, an S3 server with a POSIX backend. */
+export async function versitygwBinary(): Promise<string> {
+  return goToolBinary('github.com/versity/versitygw/cmd/versitygw', VERSITYGW_VERSION);
 }
 
 /**
