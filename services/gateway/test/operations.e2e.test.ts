@@ -212,8 +212,16 @@ describe('graceful shutdown', () => {
       const stoppedAt = Date.now();
       const gatewayStopped = gateway.stop('SIGTERM');
       const ingestStopped = ingest.stop('SIGTERM');
-      const readiness = await request(`${gateway.opsUrl}/readyz`).catch(() => undefined);
-      if (readiness !== undefined) expect(readiness.status).toBe(503);
+      // Readiness drops first (once the signal is handled), while the upload is still running.
+      await waitFor(
+        'readiness to drop',
+        async () => {
+          const readiness = await request(`${gateway.opsUrl}/readyz`).catch(() => undefined);
+          return readiness === undefined || readiness.status === 503 ? true : undefined;
+        },
+        2_000,
+        20,
+      );
 
       // The upload is answered: 201 if it was ingested before the worker stopped, else 202
       // at once (it is safe in the queue) rather than after the rest of INGEST_WAIT_MS.
