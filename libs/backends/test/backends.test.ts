@@ -14,7 +14,9 @@ describe('Redis through BullMQ', () => {
     const connection = { url: settings.redisUrl, maxRetriesPerRequest: null };
     const prefix = uniqueName('bull');
     const queue = new Queue<{ n: number }, { doubled: number }>('proof', { connection, prefix });
-    const events = new QueueEvents('proof', { connection, prefix });
+    // From the stream's start: '$' (the default) would miss an event written before the
+    // first read is issued, which a loaded machine makes possible.
+    const events = new QueueEvents('proof', { connection, prefix, lastEventId: '0-0' });
     const seen: number[] = [];
     const worker = new Worker<{ n: number }, { doubled: number }>(
       'proof',
@@ -27,7 +29,7 @@ describe('Redis through BullMQ', () => {
     try {
       await events.waitUntilReady();
       const job = await queue.add('double', { n: 21 });
-      const result = await job.waitUntilFinished(events, 10_000);
+      const result = await job.waitUntilFinished(events, 20_000);
       expect(result).toEqual({ doubled: 42 });
       expect(seen).toEqual([21]);
       expect(await queue.getJobCounts('completed', 'waiting', 'failed')).toMatchObject({ completed: 1, waiting: 0, failed: 0 });

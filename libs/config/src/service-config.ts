@@ -79,6 +79,8 @@ const gatewaySchema = z
     UPLOAD_MEMORY_BUDGET_BYTES: integer(160 * MiB, 1, 64 * 1024 * MiB),
     INGEST_WAIT_MS: integer(10_000, 0, 10 * 60_000),
     PUBLIC_BASE_URL: url(['http:', 'https:']).optional(),
+    VERSION_CACHE_BYTES: integer(64 * MiB, 0, 64 * 1024 * MiB),
+    VERSION_CACHE_MAX_ITEM_BYTES: integer(4 * MiB, 0, 1024 * MiB),
     UPLOAD_RATE_LIMIT: integer(60, 0),
     KEY_FAILURE_RATE_LIMIT: integer(30, 0),
     TRUST_PROXY: z.string().min(1).optional(),
@@ -106,6 +108,9 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     uploadMemoryBudgetBytes: parsed.UPLOAD_MEMORY_BUDGET_BYTES,
     ingestWaitMs: parsed.INGEST_WAIT_MS,
+    /** Bytes of image versions kept in memory for reads; 0 turns the cache off. */
+    versionCacheBytes: parsed.VERSION_CACHE_BYTES,
+    versionCacheMaxItemBytes: parsed.VERSION_CACHE_MAX_ITEM_BYTES,
     publicBaseUrl: parsed.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     rateLimits: {
       /** Uploads (POST and PATCH) per client per minute; 0 disables. */

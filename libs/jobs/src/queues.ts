@@ -38,8 +38,8 @@ export const ingestJobSchema = z.discriminatedUnion('kind', [
 ]);
 export type IngestJobData = z.infer<typeof ingestJobSchema>;
 
-/** What a successful ingest reports back to the waiting gateway. */
-export interface IngestJobResult {
+/** The version an ingest recorded. */
+export interface IngestedImage {
   readonly imageKey: string;
   readonly versionId: string;
   readonly contentType: 'image/jpeg' | 'image/png';
@@ -47,6 +47,12 @@ export interface IngestJobResult {
   readonly width: number;
   readonly height: number;
   readonly sha256: string;
+}
+
+/** What a successful ingest reports back to the waiting gateway. */
+export interface IngestJobResult extends IngestedImage {
+  /** Time the worker spent on the job; the rest of the gateway's wait is the queue's cost. */
+  readonly workMs: number;
 }
 
 /**

@@ -82,6 +82,12 @@ export function createGatewayMetrics(registry: Registry) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    ingestHop: new Histogram({
+      name: 'imagehost_ingest_queue_hop_seconds',
+      help: "The gateway's wait for an ingest result minus the worker's time on it: the cost of the queue",
+      buckets: [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers: [registry],
+    }),
     uploadedBytes: new Counter({ name: 'imagehost_uploaded_bytes_total', help: 'Bytes of accepted image uploads', registers: [registry] }),
     servedBytes: new Counter({ name: 'imagehost_served_bytes_total', help: 'Bytes of image bodies sent', registers: [registry] }),
     uploadsRefused: new Counter({

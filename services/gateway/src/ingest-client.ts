@@ -2,6 +2,7 @@ import type { QueueEvents } from 'bullmq';
 import { AppError, decodeJobFailure } from '@imagehost/errors';
 import { ingestJobId, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
+import type { GatewayMetrics } from '@imagehost/ops';
 
 export type IngestOutcome = { readonly state: 'done'; readonly result: IngestJobResult } | { readonly state: 'pending' };
 
@@ -19,6 +20,7 @@ export class IngestClient {
     private readonly queue: IngestQueue,
     private readonly events: QueueEvents,
     private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   /**
@@ -50,7 +52,7 @@ export class IngestClient {
    * Waits up to `waitMs` for the job's result. `pending` when it is still queued or running
    * then; the refusal (415/422…) when the worker refused the image.
    */
-  async waitForResult(jobId: string, waitMs: number): Promise<IngestOutcome> {
+  async waitForResult(jobId: string, waitMs: number, enqueuedAt: number): Promise<IngestOutcome> {
     if (waitMs <= 0 || this.stopped) return { state: 'pending' };
     const job = await this.queue.getJob(jobId).catch((error: unknown) => {
       throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error });
@@ -65,6 +67,10 @@ export class IngestClient {
       const result = await Promise.race([job.waitUntilFinished(this.events, waitMs), stoppedWaiting]);
       if (result === 'stopped') return { state: 'pending' };
       this.forget(jobId);
+      const totalMs = performance.now() - enqueuedAt;
+      const hopMs = Math.max(0, totalMs - result.workMs);
+      this.metrics.ingestHop.observe(hopMs / 1000);
+      this.log.info({ jobId, imageKey: result.imageKey, waitMs: totalMs, workMs: result.workMs, hopMs }, 'ingest result');
       return { state: 'done', result };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);

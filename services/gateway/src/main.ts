@@ -33,11 +33,11 @@ async function main(): Promise<void> {
   // Fails fast while Redis is away: a rate check must not hold a request.
   const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
   redis.on('error', () => undefined);
-  const ingest = new IngestClient(queue, events, log);
-  await Promise.all([images.prepare(), objects.ensureBucket(), ingest.ready()]);
-
   const registry = createRegistry('gateway');
   const metrics = createGatewayMetrics(registry);
+  const ingest = new IngestClient(queue, events, log, metrics);
+  await Promise.all([images.prepare(), objects.ensureBucket(), ingest.ready()]);
+
   registerQueueMetrics(registry, [queue, reapQueue]);
   const rateLimiter = new RateLimiter(redis, config.queuePrefix, log);
   const app = await buildApp(config, { images, objects, ingest, reapQueue, rateLimiter, metrics });

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
-import { enqueueReap, type IngestJobData, type IngestJobResult, type ReapQueue } from '@imagehost/jobs';
+import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
 import type { ObjectStore } from '@imagehost/storage';
-import { validateImage, type ValidatedImage } from './validate-image.js';
+import { validateImage, type ValidatedImage } from '@imagehost/image-format/validate';
 
 export interface IngestDeps {
   readonly images: ImageRepository;
@@ -14,7 +14,7 @@ export interface IngestDeps {
   readonly supersededReapDelayMs: number;
 }
 
-function resultOf(record: Pick<ImageRecord, '_id' | 'versionId' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256'>): IngestJobResult {
+function resultOf(record: Pick<ImageRecord, '_id' | 'versionId' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256'>): IngestedImage {
   const { _id: imageKey, versionId, contentType, bytes, width, height, sha256 } = record;
   return { imageKey, versionId, contentType, bytes, width, height, sha256 };
 }
@@ -51,7 +51,7 @@ function versionFields(data: IngestJobData, bytes: Buffer, image: ValidatedImage
   };
 }
 
-async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, deps: IngestDeps): Promise<IngestJobResult> {
+async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, deps: IngestDeps): Promise<IngestedImage> {
   const earlier = await deps.images.findAny(data.imageKey);
   if (earlier !== undefined) {
     if (earlier.versionId === data.versionId) return resultOf(earlier);
@@ -76,7 +76,7 @@ async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, dep
  * already applied by an earlier delivery of this job (success), image gone (404), or the
  * update key raced away by a concurrent PATCH (409).
  */
-async function explainMissedReplace(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestJobResult> {
+async function explainMissedReplace(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestedImage> {
   const current = await deps.images.findAny(data.imageKey);
   if (current !== undefined && current.versionId === data.versionId) return resultOf(current);
   await discardUpload(data, deps, 'raced');
@@ -84,7 +84,7 @@ async function explainMissedReplace(data: Extract<IngestJobData, { kind: 'replac
   throw new AppError('CONFLICT', 'the update key was used by a concurrent replacement');
 }
 
-async function replaceImage(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestJobResult> {
+async function replaceImage(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestedImage> {
   const before = await deps.images.findAny(data.imageKey);
   if (before === undefined || before.versionId === data.versionId || before.updateKeyHash !== data.expectedUpdateKeyHash || before.deletedAt !== null) {
     return explainMissedReplace(data, deps);
@@ -105,7 +105,7 @@ async function replaceImage(data: Extract<IngestJobData, { kind: 'replace' }>, d
  * it again. Refused or raced uploads hand their object to the reaper before the failure is
  * reported, so nothing of them stays behind.
  */
-export async function ingestImage(data: IngestJobData, deps: IngestDeps): Promise<IngestJobResult> {
+export async function ingestImage(data: IngestJobData, deps: IngestDeps): Promise<IngestedImage> {
   switch (data.kind) {
     case 'create':
       return createImage(data, deps);

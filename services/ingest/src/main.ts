@@ -48,8 +48,10 @@ async function main(): Promise<void> {
     INGEST_QUEUE,
     queueConnection,
     async (job) => {
+      const started = performance.now();
       try {
-        return await ingestImage(parseJobData(ingestJobSchema, job.data), deps);
+        const image = await ingestImage(parseJobData(ingestJobSchema, job.data), deps);
+        return { ...image, workMs: performance.now() - started };
       } catch (error) {
         throw toWorkerError(error);
       }

@@ -58,6 +58,7 @@ export async function submitVersion(
     acceptedAt: Date.now(),
   };
   let jobId: string;
+  const enqueuedAt = performance.now();
   try {
     jobId = await deps.ingest.enqueue(job);
   } catch (error) {
@@ -67,7 +68,7 @@ export async function submitVersion(
   }
   request.log.info({ imageKey, jobId, kind: intent.kind }, 'upload stored, ingest queued');
 
-  const outcome = await deps.ingest.waitForResult(jobId, deps.ingestWaitMs);
+  const outcome = await deps.ingest.waitForResult(jobId, deps.ingestWaitMs, enqueuedAt);
   const keys = { image_key: imageKey, delete_key: deleteKey, update_key: updateKey, url: publicUrl(request, deps.publicBaseUrl, imageKey) };
   void reply.header('location', `/${imageKey}`).header('cache-control', 'no-store');
   if (outcome.state === 'pending') {

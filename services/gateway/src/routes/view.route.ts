@@ -6,9 +6,11 @@ import type { GatewayMetrics } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
 import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../http/conditional.js';
 import { parseRange } from '../http/range.js';
+import type { VersionCache } from '../version-cache.js';
 
 export interface ViewDeps {
   readonly metrics: GatewayMetrics;
+  readonly cache: VersionCache;
   readonly images: ImageRepository;
   readonly objects: ObjectStore;
 }
@@ -80,6 +82,16 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
       void reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${record.bytes}`);
     }
     if (!withBody) return reply.send();
+
+    if (deps.cache.accepts(record.bytes)) {
+      const bytes = await deps.cache.getOrLoad(record.objectKey, () => deps.objects.readObject(record.objectKey, record.bytes));
+      if (bytes !== undefined) {
+        deps.metrics.servedBytes.inc(length);
+        return reply.send(range === undefined ? bytes : bytes.subarray(range.start, range.end + 1));
+      }
+      if (isRetry) throw notFound();
+      return serve(request, reply, withBody, true);
+    }
 
     const s3Range = range === undefined ? undefined : { offset: range.start, length };
     const stream = await deps.objects.openObject(record.objectKey, s3Range);

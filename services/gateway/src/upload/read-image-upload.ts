@@ -25,6 +25,46 @@ export interface UploadLimits {
   readonly budget: ByteBudget;
 }
 
+/**
+ * The file's bytes as they arrive. With the upload's length announced, they are copied into
+ * one buffer of that size; otherwise chunks are kept and joined at the end (which briefly
+ * holds them twice).
+ */
+class ByteCollector {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Bytes at the start of `preallocated`; once a chunk does not fit, the rest go to `chunks`. */
+  private filled = 0;
+
+  constructor(private readonly preallocated: Buffer | undefined) {}
+
+  get length(): number {
+    return this.size;
+  }
+
+  append(chunk: Buffer): void {
+    if (this.preallocated !== undefined && this.chunks.length === 0 && this.filled + chunk.length <= this.preallocated.length) {
+      chunk.copy(this.preallocated, this.filled);
+      this.filled += chunk.length;
+    } else {
+      this.chunks.push(chunk);
+    }
+    this.size += chunk.length;
+  }
+
+  /** Forgets the bytes (a refused upload), keeping the count. */
+  discard(): void {
+    this.chunks = [];
+    this.filled = 0;
+  }
+
+  bytes(): Buffer {
+    const head = this.preallocated?.subarray(0, this.filled);
+    if (head !== undefined && this.chunks.length === 0) return head;
+    return Buffer.concat(head === undefined ? this.chunks : [head, ...this.chunks], this.size);
+  }
+}
+
 /** Reads and discards the rest of a part, so the parser can reach the parts after it. */
 async function drain(stream: Readable): Promise<void> {
   stream.resume();
@@ -80,7 +120,8 @@ export async function readImageUpload(request: FastifyRequest, limits: UploadLim
   }
 
   try {
-    const received = await receiveParts(request, maxUploadBytes, reservation);
+    const preallocated = Number.isFinite(declaredLength) ? Buffer.allocUnsafe(Math.min(declaredLength, maxUploadBytes)) : undefined;
+    const received = await receiveParts(request, maxUploadBytes, reservation, preallocated);
     return { ...received, release: () => reservation.release() };
   } catch (error) {
     reservation.release();
@@ -92,10 +133,11 @@ async function receiveParts(
   request: FastifyRequest,
   maxUploadBytes: number,
   reservation: Reservation,
+  preallocated: Buffer | undefined,
 ): Promise<Omit<ImageUpload, 'release'>> {
   const fields = new Map<string, string>();
   let refusal: AppError | undefined;
-  let image: { chunks: Buffer[]; size: number; contentType: ImageContentType | undefined } | undefined;
+  let image: { collector: ByteCollector; contentType: ImageContentType | undefined } | undefined;
   let imageParts = 0;
 
   try {
@@ -126,22 +168,21 @@ async function receiveParts(
         continue;
       }
 
-      const current = { chunks: [] as Buffer[], size: 0, contentType: undefined as ImageContentType | undefined };
+      const current = { collector: new ByteCollector(preallocated), contentType: undefined as ImageContentType | undefined };
       image = current;
       for await (const chunk of part.file as AsyncIterable<Buffer>) {
         if (refusal !== undefined) continue;
-        current.size += chunk.length;
-        if (!reservation.ensure(current.size)) {
+        if (!reservation.ensure(current.collector.length + chunk.length)) {
           refusal = overloaded();
-          current.chunks = [];
+          current.collector.discard();
           continue;
         }
-        current.chunks.push(chunk);
-        if (current.contentType === undefined && current.size >= SIGNATURE_BYTES) {
-          current.contentType = detectImageType(Buffer.concat(current.chunks).subarray(0, SIGNATURE_BYTES));
+        current.collector.append(chunk);
+        if (current.contentType === undefined && current.collector.length >= SIGNATURE_BYTES) {
+          current.contentType = detectImageType(current.collector.bytes().subarray(0, SIGNATURE_BYTES));
           if (current.contentType === undefined) {
             refusal = new AppError('UNSUPPORTED_IMAGE_TYPE', 'the file is neither a JPEG nor a PNG');
-            current.chunks = [];
+            current.collector.discard();
           }
         }
       }
@@ -155,8 +196,8 @@ async function receiveParts(
 
   if (refusal !== undefined) throw refusal;
   if (image === undefined) throw new AppError('IMAGE_PART_MISSING', 'the form has no file part named "image"');
-  if (image.size === 0) throw new AppError('EMPTY_FILE', 'the image file is empty');
-  const bytes = Buffer.concat(image.chunks, image.size);
+  if (image.collector.length === 0) throw new AppError('EMPTY_FILE', 'the image file is empty');
+  const bytes = image.collector.bytes();
   // A file shorter than a PNG signature can still be a (certainly broken) JPEG start.
   const contentType = image.contentType ?? detectImageType(bytes);
   if (contentType === undefined) throw new AppError('UNSUPPORTED_IMAGE_TYPE', 'the file is neither a JPEG nor a PNG');

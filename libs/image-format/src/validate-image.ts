@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { AppError } from '@imagehost/errors';
-import { detectImageType, type ImageContentType } from '@imagehost/image-format';
+import { detectImageType, type ImageContentType } from './image-format.js';
 
 export interface ValidatedImage {
   readonly contentType: ImageContentType;
@@ -11,6 +11,9 @@ export interface ValidatedImage {
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+// Imported as `@imagehost/image-format/validate`, apart from the signature checks, so the
+// gateway (which never decodes pixels) does not load sharp.
 
 /**
  * Checks that `bytes` are a whole, decodable JPEG or PNG within the pixel limit. The limit is
