@@ -203,6 +203,24 @@ describe('races', () => {
   });
 });
 
+describe('logs', () => {
+  it('never contain a delete or update key, whether sent in a header, a form field or a body', async () => {
+    const keys = await store(await fixtures.rgbPng());
+    const viaHeader = await patch(keys.image_key, await fixtures.baselineJpeg(), keys.update_key, 'header');
+    const second = viaHeader.json as unknown as Keys;
+    const viaField = await patch(keys.image_key, await fixtures.rgbPng(), second.update_key, 'field-before');
+    const third = viaField.json as unknown as Keys;
+    expect((await del(keys.image_key, third.delete_key, 'body')).status).toBe(200);
+    // Keys in the query string are not how keys are sent, but a client may do it anyway.
+    await request(stack.url(`/${keys.image_key}?delete_key=${third.delete_key}&update_key=${third.update_key}`));
+    const logs = stack.processes.flatMap((p) => p.lines).join('\n');
+    expect(logs).toContain(keys.image_key);
+    for (const key of [keys.delete_key, keys.update_key, second.delete_key, second.update_key, third.delete_key, third.update_key]) {
+      expect(logs).not.toContain(key);
+    }
+  });
+});
+
 describe('the reaper', () => {
   it('leaves no object without a record and no deleted record behind', async () => {
     const keys = await store(await fixtures.rgbPng());

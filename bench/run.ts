@@ -1,0 +1,350 @@
+// `npm run bench`: the service against the physical floor of the same work, side by side on
+// the same backends in one run. Prints a table of ratios (service ÷ floor) and writes it as
+// JSON and Markdown into bench/results/, with a line appended to bench/results/history.md.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { backendEnvironment, provideBackends } from '@imagehost/backends';
+import { ImageRepository, connectDatabase, type ImageRecord } from '@imagehost/db';
+import { validateImage } from '@imagehost/image-format/validate';
+import { generateImageKey, generateVersionId, objectKeyFor } from '@imagehost/keys';
+import { ObjectStore } from '@imagehost/storage';
+import { TestStack, multipartBody, uniqueName } from '@imagehost/testing';
+import { httpClient, runLoad, type LoadResult } from './load.js';
+
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+const CELL_MS = Number(process.env.BENCH_CELL_MS ?? 4000);
+const CONCURRENCY = [1, 16, 64];
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** A JPEG of random pixels (incompressible, like a detailed photo) close to `target` bytes. */
+async function noiseJpeg(target: number): Promise<Buffer> {
+  let side = Math.round(Math.sqrt(target / 1.9));
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const bytes = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+    if (Math.abs(bytes.length - target) / target < 0.05) return bytes;
+    side = Math.round(side * Math.sqrt(target / bytes.length));
+  }
+  return sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+}
+
+function readRss(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /VmRSS:\s+(\d+) kB/.exec(status);
+    return match === null ? 0 : Number(match[1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function sampleRss(pids: Record<string, number>, intervalMs = 25) {
+  const peaks: Record<string, number> = Object.fromEntries(Object.keys(pids).map((name) => [name, 0]));
+  const timer = setInterval(() => {
+    for (const [name, pid] of Object.entries(pids)) peaks[name] = Math.max(peaks[name] ?? 0, readRss(pid));
+  }, intervalMs);
+  return { peaks, stop: () => clearInterval(timer) };
+}
+
+interface Cell {
+  scenario: string;
+  size: string;
+  concurrency: number;
+  service: LoadResult;
+  floor?: LoadResult;
+  ratio?: number;
+  /** Uploads only: the gateway's wait for the ingest result minus the worker's time on the job. */
+  queueHop?: { samples: number; p50Ms: number; p99Ms: number };
+}
+
+/** Queue-hop figures from the gateway's `ingest result` log lines. */
+function queueHop(lines: readonly string[]): { samples: number; p50Ms: number; p99Ms: number } {
+  const hops = lines
+    .flatMap((line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; hopMs?: number };
+        return entry.msg === 'ingest result' && typeof entry.hopMs === 'number' ? [entry.hopMs] : [];
+      } catch {
+        return [];
+      }
+    })
+    .sort((a, b) => a - b);
+  return { samples: hops.length, p50Ms: hops[Math.floor(hops.length * 0.5)] ?? Number.NaN, p99Ms: hops[Math.floor(hops.length * 0.99)] ?? Number.NaN };
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const backends = await provideBackends();
+  Object.assign(process.env, backendEnvironment(backends.settings));
+  const stack = await TestStack.start({
+    env: { UPLOAD_RATE_LIMIT: '0', KEY_FAILURE_RATE_LIMIT: '0', SUPERSEDED_REAP_DELAY_MS: '0', LOG_LEVEL: 'info' },
+  });
+  const pids = Object.fromEntries(stack.processes.map((p) => [p.name, p.child.pid ?? 0]));
+  const rss = sampleRss(pids);
+  const http = httpClient(128);
+
+  // The floor: the same work with no architecture around it, on the same servers.
+  const floorObjects = new ObjectStore({ ...backends.settings.s3, bucket: uniqueName('floor') });
+  await floorObjects.ensureBucket();
+  const floorConnection = connectDatabase({ url: backends.settings.mongoUrl, dbName: uniqueName('floor') });
+  const floorImages = new ImageRepository(floorConnection);
+  await floorImages.prepare();
+
+  const cells: Cell[] = [];
+  const sizes = [
+    { label: '256 KiB', bytes: await noiseJpeg(256 * KiB) },
+    { label: '2 MiB', bytes: await noiseJpeg(2 * MiB) },
+  ];
+  const report = (cell: Cell) => {
+    cells.push(cell);
+    const ratio = `${cell.ratio === undefined ? '' : ` ratio ${fmt(cell.ratio, 2)}`}${cell.queueHop === undefined ? '' : ` hop p50 ${fmt(cell.queueHop.p50Ms, 2)} ms`}`;
+    const floor = cell.floor === undefined ? '' : ` | floor ${fmt(cell.floor.perSecond)}/s p50 ${fmt(cell.floor.p50Ms)} ms p99 ${fmt(cell.floor.p99Ms)} ms`;
+    console.log(
+      `${cell.scenario.padEnd(10)} ${cell.size.padEnd(8)} c=${String(cell.concurrency).padEnd(3)} service ${fmt(cell.service.perSecond)}/s p50 ${fmt(cell.service.p50Ms)} ms p99 ${fmt(cell.service.p99Ms)} ms ${JSON.stringify(cell.service.statuses)}${floor}${ratio}`,
+    );
+  };
+
+  // Upload: POST / against PutObject + the same sharp validation + one insert.
+  for (const size of sizes) {
+    const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
+    for (const concurrency of CONCURRENCY) {
+      const gatewayLines = stack.service('gateway').lines;
+      const linesBefore = gatewayLines.length;
+      const service = await runLoad({
+        concurrency,
+        durationMs: CELL_MS,
+        op: async () => {
+          const response = await http.send(stack.url('/'), 'POST', body, { 'content-type': contentType });
+          if (response.status !== 201) throw new Error(`POST answered ${response.status}`);
+          return response.status;
+        },
+      });
+      const hop = queueHop(gatewayLines.slice(linesBefore));
+      const floor = await runLoad({
+        concurrency,
+        durationMs: CELL_MS,
+        op: async () => {
+          const imageKey = generateImageKey();
+          const versionId = generateVersionId();
+          const objectKey = objectKeyFor(imageKey, versionId);
+          await floorObjects.putObject(objectKey, size.bytes, 'image/jpeg');
+          const image = await validateImage(size.bytes, { maxImagePixels: 40_000_000 });
+          const now = new Date();
+          const record: ImageRecord = {
+            _id: imageKey, versionId, objectKey, contentType: image.contentType, bytes: size.bytes.length, width: image.width, height: image.height,
+            sha256: 'x'.repeat(64), deleteKeyHash: 'x'.repeat(64), updateKeyHash: 'x'.repeat(64), createdAt: now, updatedAt: now, deletedAt: null,
+          };
+          await floorImages.insertIfAbsent(record);
+        },
+      });
+      report({ scenario: 'upload', size: size.label, concurrency, service, floor, ratio: service.perSecond / floor.perSecond, queueHop: hop });
+    }
+  }
+
+  // Reads: one image per size, read hot; then distinct images in random order (cold).
+  for (const size of sizes) {
+    const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
+    const posted = await http.send(stack.url('/'), 'POST', body, { 'content-type': contentType });
+    const imageKey = (JSON.parse(posted.body.toString('utf8')) as { image_key: string }).image_key;
+    const record = await stack.images.findLive(imageKey);
+    if (record === undefined) throw new Error('hot image not stored');
+    for (const concurrency of CONCURRENCY) {
+      const service = await runLoad({
+        concurrency,
+        durationMs: CELL_MS,
+        op: async () => {
+          const response = await http.send(stack.url(`/${imageKey}`), 'GET');
+          if (response.status !== 200 || response.body.length !== size.bytes.length) throw new Error(`GET answered ${response.status}`);
+          return response.status;
+        },
+      });
+      const floor = await runLoad({
+        concurrency,
+        durationMs: CELL_MS,
+        op: async () => {
+          const bytes = await stack.objects.readObject(record.objectKey, record.bytes);
+          if (bytes?.length !== size.bytes.length) throw new Error('short read');
+        },
+      });
+      report({ scenario: 'hot read', size: size.label, concurrency, service, floor, ratio: service.perSecond / floor.perSecond });
+    }
+  }
+
+  const coldCounts: Record<string, number> = { '256 KiB': 1000, '2 MiB': 300 };
+  for (const size of sizes) {
+    const count = coldCounts[size.label] ?? 100;
+    const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
+    const keys: string[] = [];
+    await runLoad({
+      concurrency: 16,
+      durationMs: 10 * 60_000,
+      maxOps: count,
+      op: async () => {
+        const response = await http.send(stack.url('/'), 'POST', body, { 'content-type': contentType });
+        keys.push((JSON.parse(response.body.toString('utf8')) as { image_key: string }).image_key);
+      },
+    });
+    const records = await stack.images.findMany(keys);
+    for (const concurrency of CONCURRENCY) {
+      const order = [...keys].sort(() => Math.random() - 0.5);
+      const service = await runLoad({
+        concurrency,
+        durationMs: 10 * 60_000,
+        maxOps: order.length,
+        op: async (index) => {
+          const response = await http.send(stack.url(`/${order[index] ?? ''}`), 'GET');
+          if (response.status !== 200) throw new Error(`GET answered ${response.status}`);
+          return response.status;
+        },
+      });
+      const floorOrder = [...keys].sort(() => Math.random() - 0.5);
+      const floor = await runLoad({
+        concurrency,
+        durationMs: 10 * 60_000,
+        maxOps: floorOrder.length,
+        op: async (index) => {
+          const record = records.get(floorOrder[index] ?? '');
+          if (record === undefined) throw new Error('no record');
+          await stack.objects.readObject(record.objectKey, record.bytes);
+        },
+      });
+      report({ scenario: 'cold read', size: `${size.label} ×${count}`, concurrency, service, floor, ratio: service.perSecond / floor.perSecond });
+    }
+  }
+
+  // Delete: DELETEs per second, then the time until the reaper has purged every byte.
+  const small = sizes[0]?.bytes ?? Buffer.alloc(0);
+  const { body: smallBody, contentType: smallType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: small }]);
+  const deletable: { image_key: string; delete_key: string }[] = [];
+  await runLoad({
+    concurrency: 16,
+    durationMs: 10 * 60_000,
+    maxOps: 300,
+    op: async () => {
+      const response = await http.send(stack.url('/'), 'POST', smallBody, { 'content-type': smallType });
+      deletable.push(JSON.parse(response.body.toString('utf8')) as { image_key: string; delete_key: string });
+    },
+  });
+  const deletes = await runLoad({
+    concurrency: 16,
+    durationMs: 10 * 60_000,
+    maxOps: deletable.length,
+    op: async (index) => {
+      const keys = deletable[index];
+      if (keys === undefined) throw new Error('no image');
+      const response = await http.send(stack.url(`/${keys.image_key}`), 'DELETE', undefined, { 'x-delete-key': keys.delete_key });
+      if (response.status !== 200) throw new Error(`DELETE answered ${response.status}`);
+      return response.status;
+    },
+  });
+  const deletedAt = performance.now();
+  for (;;) {
+    const left = await Promise.all(deletable.map((k) => stack.objects.listObjectKeys(`images/${k.image_key}/`)));
+    if (left.every((objects) => objects.length === 0)) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const purgeSeconds = (performance.now() - deletedAt) / 1000;
+  report({ scenario: 'delete', size: '256 KiB', concurrency: 16, service: deletes });
+  console.log(`delete     all ${deletable.length} purged by the reaper ${fmt(purgeSeconds, 2)} s after the last DELETE`);
+
+  // The queue's own cost on POST, unloaded: the single-client upload cells. (Under load the
+  // hop also holds the time a job waits behind others for a worker.)
+  const hop = cells.find((c) => c.scenario === 'upload' && c.concurrency === 1 && c.size === '256 KiB')?.queueHop ?? {
+    samples: 0,
+    p50Ms: Number.NaN,
+    p99Ms: Number.NaN,
+  };
+  console.log(`queue hop  unloaded (256 KiB, 1 client) p50 ${fmt(hop.p50Ms, 2)} ms p99 ${fmt(hop.p99Ms, 2)} ms over ${hop.samples} uploads`);
+
+  // Memory: 64 clients uploading 10 MiB images at once.
+  rss.stop();
+  const steadyPeaks = { ...rss.peaks };
+  const big = await noiseJpeg(10 * MiB - 64 * KiB);
+  const { body: bigBody, contentType: bigType } = multipartBody([{ name: 'image', filename: 'big.jpg', bytes: big }]);
+  const gatewayPid = pids.gateway ?? 0;
+  const gatewayBefore = readRss(gatewayPid);
+  const burstRss = sampleRss({ gateway: gatewayPid }, 10);
+  const burst = await runLoad({
+    concurrency: 64,
+    durationMs: 5 * 60_000,
+    maxOps: 64,
+    op: async () => (await http.send(stack.url('/'), 'POST', bigBody, { 'content-type': bigType })).status,
+  });
+  burstRss.stop();
+  const burstPeak = burstRss.peaks.gateway ?? 0;
+  const accepted = (burst.statuses['201'] ?? 0) + (burst.statuses['202'] ?? 0);
+  const memory = {
+    steadyPeakRssBytes: steadyPeaks,
+    burst: { uploads: 64, bytesEach: big.length, statuses: burst.statuses, gatewayRssBeforeBytes: gatewayBefore, gatewayPeakRssBytes: burstPeak },
+  };
+  console.log(
+    `memory     peak RSS over the run: ${Object.entries(steadyPeaks).map(([name, bytes]) => `${name} ${fmt(bytes / MiB)} MiB`).join(', ')}`,
+  );
+  console.log(
+    `memory     64 × ${fmt(big.length / MiB, 2)} MiB uploads at once: ${JSON.stringify(burst.statuses)}; gateway RSS ${fmt(gatewayBefore / MiB)} → peak ${fmt(burstPeak / MiB)} MiB (${fmt((burstPeak - gatewayBefore) / Math.max(1, Math.min(accepted, 64)) / MiB, 2)} MiB per accepted upload)`,
+  );
+
+  http.close();
+  await stack.stop();
+  for (const key of await floorObjects.listObjectKeys()) await floorObjects.removeObject(key);
+  await floorObjects.removeBucket();
+  await floorConnection.dropDatabase();
+  await floorConnection.close();
+  await backends.stop();
+
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  const machine = { cores: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3), node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips };
+  const result = { date: started.toISOString(), commit, machine, backends: backends.sources, cellMs: CELL_MS, cells, queueHop: hop, memory, purgeSeconds };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(`${RESULTS_DIR}latest.json`, `${JSON.stringify(result, null, 2)}\n`);
+
+  const lines = [
+    `# Benchmark ${result.date} (commit ${commit})`,
+    '',
+    `${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, sharp ${machine.sharp} (libvips ${machine.vips}); backends: redis ${backends.sources.redis}, mongo ${backends.sources.mongo}, s3 ${backends.sources.s3}. Each timed cell runs ${CELL_MS} ms (cold reads: one pass over the images).`,
+    '',
+    '| scenario | size | clients | service ops/s | p50 / p99 ms | floor ops/s | p50 / p99 ms | service ÷ floor | queue hop p50 / p99 ms |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...cells.map(
+      (c) =>
+        `| ${c.scenario} | ${c.size} | ${c.concurrency} | ${fmt(c.service.perSecond)} | ${fmt(c.service.p50Ms)} / ${fmt(c.service.p99Ms)} | ${c.floor === undefined ? '–' : fmt(c.floor.perSecond)} | ${c.floor === undefined ? '–' : `${fmt(c.floor.p50Ms)} / ${fmt(c.floor.p99Ms)}`} | ${c.ratio === undefined ? '–' : fmt(c.ratio, 2)} | ${c.queueHop === undefined ? '–' : `${fmt(c.queueHop.p50Ms, 2)} / ${fmt(c.queueHop.p99Ms, 2)}`} |`,
+    ),
+    '',
+    `- Purge: all ${deletable.length} deleted images' bytes gone ${fmt(purgeSeconds, 2)} s after the last DELETE.`,
+    `- Queue hop on POST (gateway wait − ingest work), one client, 256 KiB: p50 ${fmt(hop.p50Ms, 2)} ms, p99 ${fmt(hop.p99Ms, 2)} ms over ${hop.samples} uploads. Under load it includes the wait behind other jobs (table).`,
+    `- Peak RSS over the run: ${Object.entries(steadyPeaks).map(([name, bytes]) => `${name} ${fmt(bytes / MiB)} MiB`).join(', ')}.`,
+    `- 64 clients uploading ${fmt(big.length / MiB, 2)} MiB at once: ${JSON.stringify(burst.statuses)}; gateway RSS ${fmt(gatewayBefore / MiB)} MiB before, peak ${fmt(burstPeak / MiB)} MiB.`,
+    '',
+  ];
+  writeFileSync(`${RESULTS_DIR}latest.md`, lines.join('\n'));
+  const pick = (scenario: string, size: string, concurrency: number) => cells.find((c) => c.scenario === scenario && c.size.startsWith(size) && c.concurrency === concurrency)?.ratio ?? Number.NaN;
+  const historyFile = `${RESULTS_DIR}history.md`;
+  if (!existsSync(historyFile)) {
+    writeFileSync(
+      historyFile,
+      '# Benchmark history\n\nOne line per run of `npm run bench` (ratios are service ÷ floor; targets: upload c16 ≥ 0.7, hot read ≥ 1.0, cold read ≥ 0.8, queue hop p50 < 5 ms, gateway RSS < 300 MiB in the 10 MiB burst).\n\n| date | commit | note | upload c16 256K / 2M | hot read c16 256K / 2M | cold read c16 256K / 2M | hop p50 ms | burst gateway peak MiB |\n|---|---|---|---|---|---|---|---|\n',
+    );
+  }
+  appendFileSync(
+    historyFile,
+    `| ${result.date} | ${commit} | ${process.env.BENCH_NOTE ?? ''} | ${fmt(pick('upload', '256', 16), 2)} / ${fmt(pick('upload', '2 MiB', 16), 2)} | ${fmt(pick('hot read', '256', 16), 2)} / ${fmt(pick('hot read', '2 MiB', 16), 2)} | ${fmt(pick('cold read', '256', 16), 2)} / ${fmt(pick('cold read', '2 MiB', 16), 2)} | ${fmt(hop.p50Ms, 2)} | ${fmt(burstPeak / MiB)} |\n`,
+  );
+  console.log(`\nwritten: bench/results/latest.json, latest.md; history line appended`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
