@@ -39,9 +39,13 @@ export const errorHandlerPlugin = fp(
       if (known === undefined || appError.statusCode >= 500) {
         request.log.error({ err: error, code: appError.code }, 'request failed');
       }
-      // The body was not read to its end (an early refusal): close the connection rather
-      // than let Node read and discard whatever the client still sends.
-      if (!request.raw.complete) void reply.header('connection', 'close');
+      // The body was not read to its end (an early refusal): close the connection once the
+      // answer is out, rather than let Node read and discard whatever the client still sends
+      // (at upload sizes that is megabytes of garbage per refused client).
+      if (!request.raw.complete) {
+        void reply.header('connection', 'close');
+        reply.raw.once('finish', () => request.raw.socket.destroy());
+      }
       return sendError(reply, appError);
     });
     app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`.slice(0, 200))));
