@@ -176,6 +176,14 @@ async function main(): Promise<void> {
     }
   }
 
+  // What the read path pays before any byte: one record lookup by _id on the MongoDB-protocol
+  // server, measured alone (the floor of reads has none, since it knows the object key).
+  const anyKey = (await stack.liveRecords())[0]?._id ?? '';
+  for (const concurrency of CONCURRENCY) {
+    const lookups = await runLoad({ concurrency, durationMs: CELL_MS, op: async () => void (await stack.images.findAny(anyKey)) });
+    report({ scenario: 'lookup', size: 'record', concurrency, service: lookups });
+  }
+
   const coldCounts: Record<string, number> = { '256 KiB': 1000, '2 MiB': 300 };
   for (const size of sizes) {
     const count = coldCounts[size.label] ?? 100;

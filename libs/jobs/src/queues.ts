@@ -1,4 +1,5 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
+import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError, encodeJobFailure } from '@imagehost/errors';
 import { isImageKey, isSha256Hex } from '@imagehost/keys';
@@ -182,4 +183,15 @@ export function toWorkerError(error: unknown): Error {
     return error.retryable ? new Error(encodeJobFailure(error), { cause: error }) : new UnrecoverableError(encodeJobFailure(error));
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * A Redis client for short commands outside BullMQ (readiness, rate limits, locks) that fails
+ * at once while Redis is away instead of queueing commands: a request must not hang on it.
+ */
+export function connectRedisFailFast(redisUrl: string): Redis {
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  // Errors reach the callers of each command; the connection itself keeps retrying quietly.
+  redis.on('error', () => undefined);
+  return redis;
 }

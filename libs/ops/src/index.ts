@@ -7,7 +7,7 @@ export {
   type GatewayMetrics,
   type JobMetrics,
 } from './metrics.js';
-export { startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops-server.js';
+export { backendChecks, startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops-server.js';
 export { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './queue-dashboard.js';
 export { observeWorker } from './observe-worker.js';
 export { shutDownGracefullyOnSignal, type ShutdownPlan } from './graceful-shutdown.js';

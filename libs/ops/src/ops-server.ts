@@ -8,6 +8,19 @@ export interface ReadinessCheck {
   readonly check: () => Promise<unknown>;
 }
 
+/** The checks every service makes: its Redis, MongoDB and S3 each answer. */
+export function backendChecks(backends: {
+  readonly redis: { ping(): Promise<unknown> };
+  readonly images: { ping(): Promise<unknown> };
+  readonly objects: { ping(): Promise<unknown> };
+}): ReadinessCheck[] {
+  return [
+    { name: 'redis', check: () => backends.redis.ping() },
+    { name: 'mongodb', check: () => backends.images.ping() },
+    { name: 's3', check: () => backends.objects.ping() },
+  ];
+}
+
 export interface OpsServerOptions {
   readonly host: string;
   readonly port: number;

@@ -1,6 +1,6 @@
 import { loadGatewayConfig } from '@imagehost/config';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
-import { createIngestQueue, createIngestQueueEvents, createReapQueue } from '@imagehost/jobs';
+import { createIngestQueue, createIngestQueueEvents, createReapQueue, connectRedisFailFast } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
 import {
   createGatewayMetrics,
@@ -9,9 +9,9 @@ import {
   registerQueueMetrics,
   shutDownGracefullyOnSignal,
   startOpsServer,
+  backendChecks,
 } from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
-import { Redis } from 'ioredis';
 import { buildApp } from './app.js';
 import { IngestClient } from './ingest-client.js';
 import { RateLimiter } from './plugins/rate-limit.js';
@@ -30,9 +30,7 @@ async function main(): Promise<void> {
   const queue = createIngestQueue(queueConnection);
   const events = createIngestQueueEvents(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
-  // Fails fast while Redis is away: a rate check must not hold a request.
-  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-  redis.on('error', () => undefined);
+  const redis = connectRedisFailFast(config.redisUrl);
   const registry = createRegistry('gateway');
   const metrics = createGatewayMetrics(registry);
   const ingest = new IngestClient(queue, events, log, metrics);
@@ -47,11 +45,7 @@ async function main(): Promise<void> {
     port: config.ops.port,
     registry,
     log,
-    checks: [
-      { name: 'redis', check: () => redis.ping() },
-      { name: 'mongodb', check: () => images.ping() },
-      { name: 's3', check: () => objects.ping() },
-    ],
+    checks: backendChecks({ redis, images, objects }),
     extend:
       config.queueDashboardCredentials === undefined
         ? undefined

@@ -10,11 +10,11 @@ import {
   toWorkerError,
   type IngestJobData,
   type IngestJobResult,
+  connectRedisFailFast,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, shutDownGracefullyOnSignal, startOpsServer } from '@imagehost/ops';
+import { createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, shutDownGracefullyOnSignal, startOpsServer, backendChecks } from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
-import { Redis } from 'ioredis';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 
@@ -33,8 +33,7 @@ async function main(): Promise<void> {
   const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
-  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-  redis.on('error', () => undefined);
+  const redis = connectRedisFailFast(config.redisUrl);
   await Promise.all([images.prepare(), objects.ensureBucket()]);
 
   const deps: IngestDeps = {
@@ -67,11 +66,7 @@ async function main(): Promise<void> {
     port: config.ops.port,
     registry,
     log,
-    checks: [
-      { name: 'redis', check: () => redis.ping() },
-      { name: 'mongodb', check: () => images.ping() },
-      { name: 's3', check: () => objects.ping() },
-    ],
+    checks: backendChecks({ redis, images, objects }),
   });
   await worker.waitUntilReady();
   log.info({ concurrency: config.concurrency, queue: INGEST_QUEUE, opsPort: ops.port }, 'ready');

@@ -12,6 +12,7 @@ import {
   type ReapJobData,
   type ReapJobName,
   type ReapJobResult,
+  connectRedisFailFast,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
 import {
@@ -22,9 +23,9 @@ import {
   registerQueueMetrics,
   shutDownGracefullyOnSignal,
   startOpsServer,
+  backendChecks,
 } from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
-import { Redis } from 'ioredis';
 import { reap, type ReapDeps } from './reap.handler.js';
 import { sweepLock } from './sweep-lock.js';
 
@@ -41,8 +42,7 @@ async function main(): Promise<void> {
   const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
-  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-  redis.on('error', () => undefined);
+  const redis = connectRedisFailFast(config.redisUrl);
   await Promise.all([images.prepare(), objects.ensureBucket()]);
 
   // One schedule whatever the number of replicas: upserting the same id is idempotent.
@@ -85,11 +85,7 @@ async function main(): Promise<void> {
     port: config.ops.port,
     registry,
     log,
-    checks: [
-      { name: 'redis', check: () => redis.ping() },
-      { name: 'mongodb', check: () => images.ping() },
-      { name: 's3', check: () => objects.ping() },
-    ],
+    checks: backendChecks({ redis, images, objects }),
   });
   await worker.waitUntilReady();
   log.info({ concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs, opsPort: ops.port }, 'ready');
