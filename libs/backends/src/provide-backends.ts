@@ -85,31 +85,31 @@ export async function provideBackends(options: ProvideBackendsOptions = {}): Pro
   // Credentials for a server started here; random so a stray local server is not an open one.
   const credentials = { accessKey: `imagehost${randomBytes(4).toString('hex')}`, secretKey: randomBytes(24).toString('hex'), region: DEFAULT_S3_REGION };
 
+  // Each backend on its own: given by URL, else a container, else a local process.
+  const provide = <T>(
+    given: T | undefined,
+    inContainer: () => Promise<{ settings: T; stop: () => Promise<void> }>,
+    localName: string,
+    startLocal: (dir: string) => Promise<{ settings: T; stop: () => Promise<void> }>,
+  ): Promise<ProvidedBackend<T>> => {
+    if (given !== undefined) return Promise.resolve(fromEnvironment(given));
+    if (useContainers) return inContainer().then((started) => ({ ...started, source: 'container' as const }));
+    return localBackend(localName, options.dataRoot, startLocal);
+  };
+
   const starting: [Promise<ProvidedBackend<string>>, Promise<ProvidedBackend<string>>, Promise<ProvidedBackend<S3Settings>>] = [
-    redisUrl !== undefined
-      ? Promise.resolve(fromEnvironment(redisUrl))
-      : useContainers
-        ? startRedisContainer().then((c) => ({ ...c, source: 'container' as const }))
-        : localBackend('redis', options.dataRoot, async (dir) => {
-            const r = await startLocalRedis(dir);
-            return { settings: r.url, stop: r.process.stop };
-          }),
-    mongoUrl !== undefined
-      ? Promise.resolve(fromEnvironment(mongoUrl))
-      : useContainers
-        ? startMongoContainer().then((c) => ({ ...c, source: 'container' as const }))
-        : localBackend('ferretdb', options.dataRoot, async (dir) => {
-            const m = await startLocalFerretdb(dir);
-            return { settings: m.url, stop: m.process.stop };
-          }),
-    s3 !== undefined
-      ? Promise.resolve(fromEnvironment(s3))
-      : useContainers
-        ? startMinioContainer(credentials, bucket).then((c) => ({ ...c, source: 'container' as const }))
-        : localBackend('versitygw', options.dataRoot, async (dir) => {
-            const v = await startLocalVersitygw(dir, credentials);
-            return { settings: { endpoint: v.endpoint, ...credentials, bucket }, stop: v.process.stop };
-          }),
+    provide(redisUrl, startRedisContainer, 'redis', async (dir) => {
+      const redis = await startLocalRedis(dir);
+      return { settings: redis.url, stop: redis.process.stop };
+    }),
+    provide(mongoUrl, startMongoContainer, 'ferretdb', async (dir) => {
+      const ferretdb = await startLocalFerretdb(dir);
+      return { settings: ferretdb.url, stop: ferretdb.process.stop };
+    }),
+    provide(s3, () => startMinioContainer(credentials, bucket), 'versitygw', async (dir) => {
+      const versitygw = await startLocalVersitygw(dir, credentials);
+      return { settings: { endpoint: versitygw.endpoint, ...credentials, bucket }, stop: versitygw.process.stop };
+    }),
   ];
 
   const results = await Promise.allSettled(starting);
