@@ -1,3 +1,2 @@
-export { callMongo, isDuplicateKeyError, isMongoUnavailable } from './backend-errors.js';
-export { imageModel, type ImageModel, type ImageRecord, type StoredContentType } from './image.model.js';
+export type { ImageRecord, StoredContentType } from './image.model.js';
 export { ImageRepository, connectDatabase, type DatabaseSettings, type InsertOutcome } from './image.repository.js';

@@ -12,11 +12,6 @@ export interface ObjectStoreSettings {
   readonly bucket: string;
 }
 
-export interface ObjectInfo {
-  readonly size: number;
-  readonly lastModified: Date;
-}
-
 /**
  * The largest object the services write. minio-js switches to a multipart upload above its
  * part size; keeping every object below it keeps every write a single, atomic PutObject.
@@ -104,19 +99,6 @@ export class ObjectStore {
   async putObject(key: string, bytes: Buffer, contentType: string): Promise<void> {
     if (bytes.length > MAX_OBJECT_BYTES) throw new AppError('IMAGE_TOO_LARGE', `objects are limited to ${MAX_OBJECT_BYTES} bytes`);
     await this.call('PutObject', () => this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': contentType }));
-  }
-
-  /** Size and modification time, or `undefined` when the object does not exist. */
-  async statObject(key: string): Promise<ObjectInfo | undefined> {
-    return this.call('HeadObject', async () => {
-      try {
-        const stat = await this.client.statObject(this.bucket, key);
-        return { size: stat.size, lastModified: stat.lastModified };
-      } catch (error) {
-        if (isObjectNotFound(error)) return undefined;
-        throw error;
-      }
-    });
   }
 
   /**

@@ -96,10 +96,6 @@ export class ServiceProcess {
     await this.exited;
     clearTimeout(timer);
   }
-
-  async waitForExit(): Promise<void> {
-    await this.exited;
-  }
 }
 
 export interface StackOptions {
