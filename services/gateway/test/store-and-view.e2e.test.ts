@@ -13,7 +13,9 @@ const MAX_UPLOAD_BYTES = 300_000;
 let stack: TestStack;
 
 beforeAll(async () => {
-  stack = await TestStack.start({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
+  // Versions up to 16 KiB are served from the gateway's cache, larger ones streamed from S3:
+  // the fixtures below cross that line, so both read paths are exercised.
+  stack = await TestStack.start({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), VERSION_CACHE_MAX_ITEM_BYTES: '16384' } });
 });
 
 afterAll(async () => {
@@ -188,6 +190,19 @@ describe('GET and HEAD semantics', () => {
     const staleIfRange = await request(stack.url(`/${imageKey}`), { headers: { range: 'bytes=0-9', 'if-range': '"stale"' } });
     expect(staleIfRange.status).toBe(200);
     expect(staleIfRange.body.equals(bytes)).toBe(true);
+  });
+
+  it('serves ranges of a cached (small) version too', async () => {
+    const small = await fixtures.baselineJpeg();
+    expect(small.length).toBeLessThan(16_384);
+    const key = stored(await uploadImage(stack.baseUrl, small, 'small.jpg')).image_key;
+    expect((await request(stack.url(`/${key}`))).body.equals(small)).toBe(true);
+    const part = await request(stack.url(`/${key}`), { headers: { range: 'bytes=10-99' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 10-99/${small.length}`);
+    expect(part.body.equals(small.subarray(10, 100))).toBe(true);
+    const tail = await request(stack.url(`/${key}`), { headers: { range: 'bytes=-7' } });
+    expect(tail.body.equals(small.subarray(small.length - 7))).toBe(true);
   });
 
   it('answers 404 in JSON for unknown, malformed and absurdly long keys, on GET and HEAD', async () => {

@@ -83,26 +83,23 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
     }
     if (!withBody) return reply.send();
 
-    if (deps.cache.accepts(record.bytes)) {
-      const bytes = await deps.cache.getOrLoad(record.objectKey, () => deps.objects.readObject(record.objectKey, record.bytes));
-      if (bytes !== undefined) {
-        deps.metrics.servedBytes.inc(length);
-        return reply.send(range === undefined ? bytes : bytes.subarray(range.start, range.end + 1));
-      }
-      if (isRetry) throw notFound();
-      return serve(request, reply, withBody, true);
-    }
-
-    const s3Range = range === undefined ? undefined : { offset: range.start, length };
-    const stream = await deps.objects.openObject(record.objectKey, s3Range);
-    if (stream === undefined) {
+    // Small versions come whole from the cache (filled on a miss); large ones stream from S3.
+    const body = deps.cache.accepts(record.bytes)
+      ? (await deps.cache.getOrLoad(record.objectKey, () => deps.objects.readObject(record.objectKey, record.bytes)))?.subarray(
+          range?.start ?? 0,
+          (range?.end ?? record.bytes - 1) + 1,
+        )
+      : await deps.objects.openObject(record.objectKey, range === undefined ? undefined : { offset: range.start, length });
+    if (body === undefined) {
       // The version was superseded and reaped between the lookup and the read: look the
       // record up once more and serve what it says now.
       if (isRetry) throw notFound();
+      void reply.status(200);
       return serve(request, reply, withBody, true);
     }
-    stream.on('end', () => deps.metrics.servedBytes.inc(length));
-    return reply.send(stream);
+    if (Buffer.isBuffer(body)) deps.metrics.servedBytes.inc(length);
+    else body.on('end', () => deps.metrics.servedBytes.inc(length));
+    return reply.send(body);
   };
 
   app.get<{ Params: { imageKey: string } }>('/:imageKey', (request, reply) => serve(request, reply, true));
