@@ -4,6 +4,9 @@ import { ingestJobId, type IngestJobData, type IngestJobResult, type IngestQueue
 import type { Logger } from '@imagehost/logging';
 import type { GatewayMetrics } from '@imagehost/ops';
 
+/** A job on the ingest queue, as `enqueue` returns it. */
+export type IngestJob = Awaited<ReturnType<IngestQueue['add']>>;
+
 export type IngestOutcome = { readonly state: 'done'; readonly result: IngestJobResult } | { readonly state: 'pending' };
 
 const WAIT_TIMED_OUT = /timed out before finishing/;
@@ -39,10 +42,9 @@ export class IngestClient {
   }
 
   /** Adds the job; an error here means Redis did not take it (nothing was queued). */
-  async enqueue(data: IngestJobData): Promise<string> {
+  async enqueue(data: IngestJobData): Promise<IngestJob> {
     try {
-      const job = await this.queue.add('ingest', data, { jobId: ingestJobId(data) });
-      return job.id ?? ingestJobId(data);
+      return await this.queue.add('ingest', data, { jobId: ingestJobId(data) });
     } catch (error) {
       throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error });
     }
@@ -52,12 +54,9 @@ export class IngestClient {
    * Waits up to `waitMs` for the job's result. `pending` when it is still queued or running
    * then; the refusal (415/422…) when the worker refused the image.
    */
-  async waitForResult(jobId: string, waitMs: number, enqueuedAt: number): Promise<IngestOutcome> {
+  async waitForResult(job: IngestJob, waitMs: number, enqueuedAt: number): Promise<IngestOutcome> {
     if (waitMs <= 0 || this.stopped) return { state: 'pending' };
-    const job = await this.queue.getJob(jobId).catch((error: unknown) => {
-      throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error });
-    });
-    if (job === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'the ingest job disappeared before it finished');
+    const jobId = job.id ?? ingestJobId(job.data);
     let onStop: (() => void) | undefined;
     const stoppedWaiting = new Promise<'stopped'>((resolve) => {
       onStop = () => resolve('stopped');

@@ -3,7 +3,7 @@ import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyF
 import type { IngestJobData } from '@imagehost/jobs';
 import type { GatewayMetrics } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
-import type { IngestClient } from '../ingest-client.js';
+import type { IngestClient, IngestJob } from '../ingest-client.js';
 import type { ImageUpload } from '../upload/read-image-upload.js';
 
 export interface SubmitDeps {
@@ -57,18 +57,18 @@ export async function submitVersion(
     updateKeyHash: hashCapabilityKey(updateKey),
     acceptedAt: Date.now(),
   };
-  let jobId: string;
+  let queued: IngestJob;
   const enqueuedAt = performance.now();
   try {
-    jobId = await deps.ingest.enqueue(job);
+    queued = await deps.ingest.enqueue(job);
   } catch (error) {
     // Nothing will ever ingest this object: take it back now rather than leave it to a sweep.
     await deps.objects.removeObject(objectKey).catch(() => undefined);
     throw error;
   }
-  request.log.info({ imageKey, jobId, kind: intent.kind }, 'upload stored, ingest queued');
+  request.log.info({ imageKey, jobId: queued.id, kind: intent.kind }, 'upload stored, ingest queued');
 
-  const outcome = await deps.ingest.waitForResult(jobId, deps.ingestWaitMs, enqueuedAt);
+  const outcome = await deps.ingest.waitForResult(queued, deps.ingestWaitMs, enqueuedAt);
   const keys = { image_key: imageKey, delete_key: deleteKey, update_key: updateKey, url: publicUrl(request, deps.publicBaseUrl, imageKey) };
   void reply.header('location', `/${imageKey}`).header('cache-control', 'no-store');
   if (outcome.state === 'pending') {
