@@ -7,6 +7,17 @@ export function imageNotFound(): AppError {
 }
 
 /**
+ * The image as readers see it, or 404. Malformed and absurdly long keys are simply unknown:
+ * no database round trip.
+ */
+export async function findLiveImage(images: ImageRepository, imageKey: string): Promise<ImageRecord> {
+  if (!isImageKey(imageKey)) throw imageNotFound();
+  const record = await images.findLive(imageKey);
+  if (record === undefined) throw imageNotFound();
+  return record;
+}
+
+/**
  * A capability key as the client sent it, from a header or a body field. Absent: 401.
  * Present but not a string (an operator object, a number, a list): 400.
  */
@@ -29,9 +40,7 @@ export async function imageUnlockedBy(
   key: string,
   hashOf: (record: ImageRecord) => string,
 ): Promise<{ record: ImageRecord; keyHash: string }> {
-  if (!isImageKey(imageKey)) throw imageNotFound();
-  const record = await images.findLive(imageKey);
-  if (record === undefined) throw imageNotFound();
+  const record = await findLiveImage(images, imageKey);
   const keyHash = isCapabilityKey(key) ? hashCapabilityKey(key) : '';
   if (keyHash === '' || keyHash !== hashOf(record)) throw new AppError('KEY_INVALID', 'the key does not match this image');
   return { record, keyHash };

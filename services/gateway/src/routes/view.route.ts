@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
-import { isImageKey } from '@imagehost/keys';
 import type { GatewayMetrics } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
 import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../http/conditional.js';
 import { parseRange } from '../http/range.js';
+import { findLiveImage, imageNotFound } from './capability.js';
 import type { VersionCache } from '../version-cache.js';
 
 export interface ViewDeps {
@@ -21,10 +21,6 @@ const CACHE_CONTROL = 'public, no-cache';
 // An image is never a document: no script, no style, no plugin, even if a browser is
 // talked into rendering a polyglot file as one.
 const CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox";
-
-function notFound(): AppError {
-  return new AppError('IMAGE_NOT_FOUND', 'no image has this key');
-}
 
 function etagOf(record: ImageRecord): string {
   return `"${record.sha256}"`;
@@ -42,14 +38,6 @@ function setRepresentationHeaders(reply: FastifyReply, record: ImageRecord): voi
   });
 }
 
-async function findImage(images: ImageRepository, imageKey: string): Promise<ImageRecord> {
-  // Malformed and absurdly long keys are simply unknown: 404, no database round trip.
-  if (!isImageKey(imageKey)) throw notFound();
-  const record = await images.findLive(imageKey);
-  if (record === undefined) throw notFound();
-  return record;
-}
-
 /** `GET /:imageKey` and `HEAD /:imageKey`: the current version's exact bytes. */
 export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<void> {
   const serve = async (
@@ -58,7 +46,7 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
     withBody: boolean,
     isRetry = false,
   ): Promise<FastifyReply> => {
-    const record = await findImage(deps.images, request.params.imageKey);
+    const record = await findLiveImage(deps.images, request.params.imageKey);
     setRepresentationHeaders(reply, record);
 
     const ifNoneMatch = request.headers['if-none-match'];
@@ -93,7 +81,7 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
     if (body === undefined) {
       // The version was superseded and reaped between the lookup and the read: look the
       // record up once more and serve what it says now.
-      if (isRetry) throw notFound();
+      if (isRetry) throw imageNotFound();
       void reply.status(200);
       return serve(request, reply, withBody, true);
     }
