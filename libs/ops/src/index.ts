@@ -11,3 +11,4 @@ export { backendChecks, startOpsServer, type OpsServer, type OpsServerOptions, t
 export { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './queue-dashboard.js';
 export { observeWorker } from './observe-worker.js';
 export { shutDownGracefullyOnSignal, type ShutdownPlan } from './graceful-shutdown.js';
+export { serveWorker, type WorkerServiceOptions } from './serve-worker.js';

@@ -13,7 +13,7 @@ import {
   connectRedisFailFast,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, shutDownGracefullyOnSignal, startOpsServer, backendChecks } from '@imagehost/ops';
+import { createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, serveWorker, backendChecks } from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
@@ -61,23 +61,14 @@ async function main(): Promise<void> {
   const registry = createRegistry('ingest');
   registerQueueMetrics(registry, [ingestQueue, reapQueue]);
   observeWorker(worker, createJobMetrics(registry), log, (job) => ({ imageKey: job.data.imageKey, kind: job.data.kind }));
-  const ops = await startOpsServer({
-    host: config.ops.host,
-    port: config.ops.port,
+  await serveWorker({
+    log,
+    ops: config.ops,
+    shutdownTimeoutMs: config.shutdown.timeoutMs,
     registry,
-    log,
     checks: backendChecks({ redis, images, objects }),
-  });
-  await worker.waitUntilReady();
-  log.info({ concurrency: config.concurrency, queue: INGEST_QUEUE, opsPort: ops.port }, 'ready');
-
-  shutDownGracefullyOnSignal({
-    log,
-    ops,
-    drainMs: 0,
-    timeoutMs: config.shutdown.timeoutMs,
-    // Takes no new job and waits for the jobs in flight to finish.
-    stopIntake: () => worker.close(),
+    worker,
+    readyFields: { concurrency: config.concurrency, queue: INGEST_QUEUE },
     closeConnections: async () => {
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
       redis.disconnect();

@@ -21,8 +21,7 @@ import {
   createRegistry,
   observeWorker,
   registerQueueMetrics,
-  shutDownGracefullyOnSignal,
-  startOpsServer,
+  serveWorker,
   backendChecks,
 } from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
@@ -80,22 +79,14 @@ async function main(): Promise<void> {
     reaperMetrics.objectsRemoved.inc({ target: job.data.target }, result.removedObjects);
     reaperMetrics.imagesPurged.inc(result.removedRecords);
   });
-  const ops = await startOpsServer({
-    host: config.ops.host,
-    port: config.ops.port,
+  await serveWorker({
+    log,
+    ops: config.ops,
+    shutdownTimeoutMs: config.shutdown.timeoutMs,
     registry,
-    log,
     checks: backendChecks({ redis, images, objects }),
-  });
-  await worker.waitUntilReady();
-  log.info({ concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs, opsPort: ops.port }, 'ready');
-
-  shutDownGracefullyOnSignal({
-    log,
-    ops,
-    drainMs: 0,
-    timeoutMs: config.shutdown.timeoutMs,
-    stopIntake: () => worker.close(),
+    worker,
+    readyFields: { concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs },
     closeConnections: async () => {
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
       redis.disconnect();
