@@ -24,7 +24,7 @@ export default {
     {
       ...shared,
       displayName: 'integration',
-      testMatch: ['<rootDir>/libs/*/test/**/*.test.ts', '<rootDir>/services/*/test/**/*.test.ts', '<rootDir>/deploy/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/libs/*/test/**/*.test.ts', '<rootDir>/services/*/test/**/*.test.ts', '<rootDir>/deploy/test/**/*.test.ts', '<rootDir>/soak/test/**/*.test.ts'],
       globalSetup: '<rootDir>/libs/testing/dist/global-setup.js',
       globalTeardown: '<rootDir>/libs/testing/dist/global-teardown.js',
     },

@@ -3,7 +3,7 @@
 // JSON and Markdown into bench/results/, with a line appended to bench/results/history.md.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -12,7 +12,7 @@ import { ImageRepository, connectDatabase, type ImageRecord } from '@imagehost/d
 import { validateImage } from '@imagehost/image-format/validate';
 import { generateImageKey, generateVersionId, objectKeyFor } from '@imagehost/keys';
 import { ObjectStore } from '@imagehost/storage';
-import { TestStack, multipartBody, uniqueName } from '@imagehost/testing';
+import { TestStack, multipartBody, readRss, uniqueName } from '@imagehost/testing';
 import { httpClient, runLoad, type LoadResult } from './load.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
@@ -30,16 +30,6 @@ async function noiseJpeg(target: number): Promise<Buffer> {
     side = Math.round(side * Math.sqrt(target / bytes.length));
   }
   return sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-}
-
-function readRss(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = /VmRSS:\s+(\d+) kB/.exec(status);
-    return match === null ? 0 : Number(match[1]) * 1024;
-  } catch {
-    return 0;
-  }
 }
 
 function sampleRss(pids: Record<string, number>, intervalMs = 25) {
@@ -134,7 +124,7 @@ async function main(): Promise<void> {
           const versionId = generateVersionId();
           const objectKey = objectKeyFor(imageKey, versionId);
           await floorObjects.putObject(objectKey, size.bytes, 'image/jpeg');
-          const image = await validateImage(size.bytes, { maxImagePixels: 40_000_000 });
+          const image = await validateImage(size.bytes, { maxImagePixels: 40_000_000, maxImageSide: 32_767 });
           const now = new Date();
           const record: ImageRecord = {
             _id: imageKey, versionId, objectKey, contentType: image.contentType, bytes: size.bytes.length, width: image.width, height: image.height,

@@ -23,6 +23,8 @@ const backendVariables = {
   S3_SECRET_KEY: z.string().min(1),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_BUCKET: name('an S3 bucket').default('images'),
+  /** An S3 call that has not answered (headers) within this, or stalls this long mid-body, fails with 503. */
+  S3_TIMEOUT_MS: integer(15_000, 100, 10 * 60_000),
   QUEUE_PREFIX: name('a BullMQ key prefix').default('imagehost'),
   LOG_LEVEL: logLevel,
 };
@@ -61,6 +63,7 @@ function backendsFrom(env: z.output<z.ZodObject<typeof backendVariables>>) {
       secretKey: env.S3_SECRET_KEY,
       region: env.S3_REGION,
       bucket: env.S3_BUCKET,
+      timeoutMs: env.S3_TIMEOUT_MS,
     },
     queuePrefix: env.QUEUE_PREFIX,
     logLevel: env.LOG_LEVEL,
@@ -80,6 +83,8 @@ const gatewaySchema = z
     // until the next GC), so 96 MiB keeps a fresh gateway near 300 MiB under a 10 MiB burst.
     UPLOAD_MEMORY_BUDGET_BYTES: integer(96 * MiB, 1, 64 * 1024 * MiB),
     INGEST_WAIT_MS: integer(10_000, 0, 10 * 60_000),
+    HEADERS_TIMEOUT_MS: integer(15_000, 100, 10 * 60_000),
+    REQUEST_TIMEOUT_MS: integer(120_000, 100, 60 * 60_000),
     PUBLIC_BASE_URL: url(['http:', 'https:']).optional(),
     VERSION_CACHE_BYTES: integer(32 * MiB, 0, 64 * 1024 * MiB),
     VERSION_CACHE_MAX_ITEM_BYTES: integer(4 * MiB, 0, 1024 * MiB),
@@ -91,6 +96,10 @@ const gatewaySchema = z
   .refine((env) => env.UPLOAD_MEMORY_BUDGET_BYTES >= env.MAX_UPLOAD_BYTES, {
     path: ['UPLOAD_MEMORY_BUDGET_BYTES'],
     message: 'must be at least MAX_UPLOAD_BYTES, or no upload of the largest allowed size could ever be taken',
+  })
+  .refine((env) => env.HEADERS_TIMEOUT_MS <= env.REQUEST_TIMEOUT_MS, {
+    path: ['HEADERS_TIMEOUT_MS'],
+    message: 'must not exceed REQUEST_TIMEOUT_MS (the headers are part of the request)',
   });
 
 function parseTrustProxy(value: string | undefined): string[] | number | false {
@@ -110,6 +119,8 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     uploadMemoryBudgetBytes: parsed.UPLOAD_MEMORY_BUDGET_BYTES,
     ingestWaitMs: parsed.INGEST_WAIT_MS,
+    /** Slow clients are cut off (408): headers must arrive within the first, a whole request within the second. */
+    timeouts: { headersMs: parsed.HEADERS_TIMEOUT_MS, requestMs: parsed.REQUEST_TIMEOUT_MS },
     /** Bytes of image versions kept in memory for reads; 0 turns the cache off. */
     versionCacheBytes: parsed.VERSION_CACHE_BYTES,
     versionCacheMaxItemBytes: parsed.VERSION_CACHE_MAX_ITEM_BYTES,
@@ -132,6 +143,8 @@ const ingestSchema = z.object({
   ...opsVariables(DEFAULT_OPS_PORTS.ingest),
   MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES_CEILING),
   MAX_IMAGE_PIXELS: integer(DEFAULT_MAX_IMAGE_PIXELS, 1, 1_000_000_000),
+  // The largest canvas side browsers render: a longer side is refused whatever its pixel count.
+  MAX_IMAGE_SIDE: integer(32_767, 1, 1_000_000_000),
   INGEST_CONCURRENCY: integer(2, 1, 64),
   SUPERSEDED_REAP_DELAY_MS: integer(10_000, 0, 24 * 3600_000),
   JOB_LOCK_MS: integer(30_000, 1000, 10 * 60_000),
@@ -145,6 +158,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     ...opsFrom(parsed),
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     maxImagePixels: parsed.MAX_IMAGE_PIXELS,
+    maxImageSide: parsed.MAX_IMAGE_SIDE,
     concurrency: parsed.INGEST_CONCURRENCY,
     /** How long a replaced version stays readable for GETs that looked it up just before. */
     supersededReapDelayMs: parsed.SUPERSEDED_REAP_DELAY_MS,

@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import { AppError } from '@imagehost/errors';
 
 // Errors that mean "MongoDB cannot be reached right now", as opposed to a refused operation.
@@ -12,9 +13,18 @@ const UNAVAILABLE_ERROR_NAMES = new Set([
   'MongoWaitQueueTimeoutError',
 ]);
 
+// By class too: the driver's subclasses (a pool cleared after a network error, a socket
+// timeout) carry names of their own.
+const UNAVAILABLE_ERROR_TYPES = [
+  mongoose.mongo.MongoNetworkError,
+  mongoose.mongo.MongoServerSelectionError,
+  mongoose.mongo.MongoNotConnectedError,
+  mongoose.mongo.MongoTopologyClosedError,
+];
+
 export function isMongoUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  if (UNAVAILABLE_ERROR_NAMES.has(error.name)) return true;
+  if (UNAVAILABLE_ERROR_NAMES.has(error.name) || UNAVAILABLE_ERROR_TYPES.some((type) => error instanceof type)) return true;
   // With command buffering off, mongoose refuses commands while disconnected with a plain MongooseError.
   return error.name === 'MongooseError' && /initial connection|not connected|client was closed/i.test(error.message);
 }

@@ -20,6 +20,9 @@ export function connectDatabase(settings: DatabaseSettings): Connection {
     autoCreate: false,
     serverSelectionTimeoutMS: 3000,
     connectTimeoutMS: 3000,
+    // A server that accepts and then never answers must not hold a request forever; 30 s
+    // leaves room for the sweep's scans of a large collection.
+    socketTimeoutMS: 30_000,
     maxPoolSize: 50,
   });
 }

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   EMPTY_FILE: { status: 400, retryable: false },
   MALFORMED_MULTIPART: { status: 400, retryable: false },
   MALFORMED_BODY: { status: 400, retryable: false },
+  INVALID_FILENAME: { status: 400, retryable: false },
   KEY_MISSING: { status: 401, retryable: false },
   KEY_INVALID: { status: 403, retryable: false },
   NOT_FOUND: { status: 404, retryable: false },

@@ -1,13 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { AppError } from '@imagehost/errors';
 import { corrupted, fixtures, truncated } from '@imagehost/testing';
-import { validateImage } from './validate-image.js';
+import { MAX_JPEG_SCANS, validateImage } from './validate-image.js';
 
-const limits = { maxImagePixels: 40_000_000 };
+const limits = { maxImagePixels: 40_000_000, maxImageSide: 32_767 };
 
 async function refusal(bytes: Buffer, maxImagePixels = limits.maxImagePixels): Promise<string> {
   try {
-    await validateImage(bytes, { maxImagePixels });
+    await validateImage(bytes, { ...limits, maxImagePixels });
   } catch (error) {
     if (error instanceof AppError) return `${error.statusCode} ${error.code}`;
     throw error;
@@ -44,6 +44,15 @@ describe('validateImage', () => {
     expect(await refusal(Buffer.from([0xff, 0xd8, 0xff]))).toBe('422 IMAGE_UNDECODABLE');
   });
 
+  it('refuses truncated images also when many are validated at once, as a worker does', async () => {
+    // sharp's stats() accepted about a third of these under concurrency; the ingest worker
+    // validates several jobs at once.
+    const sources = [await fixtures.baselineJpeg(160, 120), await fixtures.progressiveJpeg(300, 200), await fixtures.rgbPng(300, 200)];
+    const cut = sources.flatMap((bytes) => [0.3, 0.6, 0.9].map((share) => truncated(bytes, Math.floor(bytes.length * share))));
+    const outcomes = await Promise.all(cut.flatMap((bytes) => Array.from({ length: 20 }, () => refusal(bytes))));
+    expect(new Set(outcomes)).toEqual(new Set(['422 IMAGE_UNDECODABLE']));
+  });
+
   it('accepts bytes after the end of a JPEG, as some cameras write them', async () => {
     const jpeg = await fixtures.baselineJpeg(256, 256);
     expect(await refusal(Buffer.concat([jpeg, Buffer.from('trailing bytes')]))).toBe('accepted');
@@ -52,6 +61,28 @@ describe('validateImage', () => {
   it('refuses more pixels than the limit from the header, before decoding', async () => {
     expect(await refusal(await fixtures.flatPng(1001, 1000), 1_000_000)).toBe('422 IMAGE_TOO_MANY_PIXELS');
     expect(await refusal(await fixtures.flatPng(1000, 1000), 1_000_000)).toBe('accepted');
+  });
+
+  it('refuses a JPEG with thousands of scans from its markers, and accepts one at the limit', async () => {
+    expect(await refusal(await fixtures.manyScansJpeg(5000))).toBe('422 IMAGE_UNDECODABLE');
+    expect(await refusal(await fixtures.manyScansJpeg(MAX_JPEG_SCANS + 1))).toBe('422 IMAGE_UNDECODABLE');
+    expect(await refusal(await fixtures.manyScansJpeg(MAX_JPEG_SCANS))).toBe('accepted');
+  });
+
+  it('counts every frame of an animated PNG against the pixel limit', async () => {
+    // 100 x 100 x 60 frames = 600,000 pixels; 2 frames = 20,000.
+    expect(await refusal(await fixtures.apng(100, 100, 60), 500_000)).toBe('422 IMAGE_TOO_MANY_PIXELS');
+    expect(await refusal(await fixtures.apng(100, 100, 2), 500_000)).toBe('accepted');
+    expect(await validateImage(await fixtures.apng(16, 8, 3), limits)).toEqual({ contentType: 'image/png', width: 16, height: 8 });
+  });
+
+  it('refuses a side longer than the side limit, however few its pixels', async () => {
+    const tall = await fixtures.flatPng(1, 40_000);
+    expect(await refusal(tall)).toBe('422 IMAGE_TOO_MANY_PIXELS');
+    await expect(validateImage(tall, limits)).rejects.toThrow('side limit of 32767');
+    expect(await refusal(await fixtures.flatPng(40_000, 1))).toBe('422 IMAGE_TOO_MANY_PIXELS');
+    expect(await refusal(await fixtures.flatPng(1, 1_000_000))).toBe('422 IMAGE_TOO_MANY_PIXELS');
+    expect(await refusal(await fixtures.flatPng(1, 32_767))).toBe('accepted');
   });
 
   it('refuses other formats with 415', async () => {

@@ -39,6 +39,29 @@ export const ingestJobSchema = z.discriminatedUnion('kind', [
 ]);
 export type IngestJobData = z.infer<typeof ingestJobSchema>;
 
+/**
+ * The S3 user metadata under which an uploaded version object carries its own ingest job, so
+ * a job lost with Redis's data can be enqueued again from the object alone (the sweep does).
+ * Only hashes and ids: nothing in it is a secret.
+ */
+const INGEST_JOB_METADATA = 'ingest-job';
+
+export function ingestJobMetadata(data: IngestJobData): Record<string, string> {
+  return { [INGEST_JOB_METADATA]: JSON.stringify(data) };
+}
+
+/** The ingest job an object was uploaded with; `undefined` when it carries none (or a broken one). */
+export function ingestJobFromMetadata(metadata: Readonly<Record<string, string>>): IngestJobData | undefined {
+  const text = metadata[INGEST_JOB_METADATA];
+  if (text === undefined) return undefined;
+  try {
+    const parsed = ingestJobSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The version an ingest recorded. */
 export interface IngestedImage {
   readonly imageKey: string;
@@ -72,6 +95,8 @@ export type ReapJobData = z.infer<typeof reapJobSchema>;
 export interface ReapJobResult {
   readonly removedObjects: number;
   readonly removedRecords: number;
+  /** Uploads whose lost ingest job the sweep enqueued again. */
+  readonly reingested?: number;
 }
 
 /** The id of the scheduler that adds one `sweep` job per interval, whatever the number of reapers. */
@@ -141,6 +166,11 @@ export function createReapQueue(connection: QueueConnection): ReapQueue {
     prefix: connection.prefix,
     defaultJobOptions: REAP_JOB_OPTIONS,
   });
+}
+
+/** Queues the ingest of an uploaded version under its deterministic id (adding it twice is a no-op). */
+export async function enqueueIngest(queue: IngestQueue, data: IngestJobData): Promise<Awaited<ReturnType<IngestQueue['add']>>> {
+  return queue.add('ingest', data, { jobId: ingestJobId(data) });
 }
 
 /** Asks the reaper to remove something, after `delayMs` when given. */

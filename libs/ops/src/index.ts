@@ -11,4 +11,5 @@ export { backendChecks, startOpsServer, type OpsServer, type OpsServerOptions, t
 export { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './queue-dashboard.js';
 export { observeWorker } from './observe-worker.js';
 export { shutDownGracefullyOnSignal, type ShutdownPlan } from './graceful-shutdown.js';
+export { prepareInBackground } from './prepare-in-background.js';
 export { serveWorker, type WorkerServiceOptions } from './serve-worker.js';

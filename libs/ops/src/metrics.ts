@@ -118,5 +118,10 @@ export function createReaperMetrics(registry: Registry) {
       labelNames: ['target'],
       registers: [registry],
     }),
+    uploadsReingested: new Counter({
+      name: 'imagehost_uploads_reingested_total',
+      help: 'Uploads whose ingest job was lost (Redis data loss, retries exhausted) and that the sweep enqueued again',
+      registers: [registry],
+    }),
   };
 }

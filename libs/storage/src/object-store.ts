@@ -1,5 +1,5 @@
-import { Agent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
 import { AppError } from '@imagehost/errors';
@@ -10,16 +10,42 @@ export interface ObjectStoreSettings {
   readonly secretKey: string;
   readonly region: string;
   readonly bucket: string;
+  /** A call with no response headers after this long, or a body stalled this long, fails (default 15 s). */
+  readonly timeoutMs?: number;
 }
+
+/** User metadata of an object: lower-case names, ASCII values (S3 sends them as headers). */
+export type ObjectMetadata = Readonly<Record<string, string>>;
 
 /**
  * The largest object the services write. minio-js switches to a multipart upload above its
  * part size; keeping every object below it keeps every write a single, atomic PutObject.
  */
 export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_S3_TIMEOUT_MS = 15_000;
 
 // S3 error codes meaning "no such object", as MinIO and versitygw spell them.
 const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
+
+/**
+ * The HTTP transport minio-js calls, with a deadline: a hung or blackholed S3 must give the
+ * caller a 503 in bounded time, not hold its request (and an upload's memory) forever.
+ * The deadline runs from the call (waiting for a pooled socket included) to the response
+ * headers; after that a body that stalls for as long is cut.
+ */
+function transportWithDeadline(base: typeof http | typeof https, timeoutMs: number): Pick<typeof http, 'request'> {
+  const request = (options: http.RequestOptions, onResponse?: (response: http.IncomingMessage) => void): http.ClientRequest => {
+    const call = base.request(options, onResponse);
+    const deadline = setTimeout(() => call.destroy(new Error(`S3 did not answer within ${timeoutMs} ms`)), timeoutMs);
+    call.once('response', (response) => {
+      clearTimeout(deadline);
+      response.setTimeout(timeoutMs, () => response.destroy(new Error(`S3 stalled for ${timeoutMs} ms mid-body`)));
+    });
+    call.once('close', () => clearTimeout(deadline));
+    return call;
+  };
+  return { request: request as typeof http.request };
+}
 
 function errorCode(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
@@ -44,6 +70,7 @@ export class ObjectStore {
   constructor(settings: ObjectStoreSettings) {
     const url = new URL(settings.endpoint);
     const useSSL = url.protocol === 'https:';
+    const base = useSSL ? https : http;
     this.bucket = settings.bucket;
     this.region = settings.region;
     this.client = new Client({
@@ -55,8 +82,10 @@ export class ObjectStore {
       region: settings.region,
       pathStyle: true,
       partSize: MAX_OBJECT_BYTES,
-      // Keep-alive: a fresh TCP connection per object would dominate small reads.
-      transportAgent: useSSL ? new HttpsAgent({ keepAlive: true, maxSockets: 128 }) : new Agent({ keepAlive: true, maxSockets: 128 }),
+      // Keep-alive (a fresh TCP connection per object would dominate small reads), and at
+      // most 128 sockets, so an S3 outage cannot pile up connections.
+      transport: transportWithDeadline(base, settings.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS),
+      transportAgent: new base.Agent({ keepAlive: true, maxSockets: 128 }),
     });
   }
 
@@ -96,9 +125,23 @@ export class ObjectStore {
     await this.call('DeleteBucket', () => this.client.removeBucket(this.bucket));
   }
 
-  async putObject(key: string, bytes: Buffer, contentType: string): Promise<void> {
+  async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<void> {
     if (bytes.length > MAX_OBJECT_BYTES) throw new AppError('IMAGE_TOO_LARGE', `objects are limited to ${MAX_OBJECT_BYTES} bytes`);
-    await this.call('PutObject', () => this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': contentType }));
+    const headers = { 'Content-Type': contentType, ...Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value])) };
+    await this.call('PutObject', () => this.client.putObject(this.bucket, key, bytes, bytes.length, headers));
+  }
+
+  /** The user metadata an object was written with, or `undefined` when it does not exist. */
+  async objectMetadata(key: string): Promise<ObjectMetadata | undefined> {
+    return this.call('HeadObject', async () => {
+      try {
+        const { metaData } = await this.client.statObject(this.bucket, key);
+        return Object.fromEntries(Object.entries(metaData as Record<string, unknown>).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+      } catch (error) {
+        if (isObjectNotFound(error)) return undefined;
+        throw error;
+      }
+    });
   }
 
   /**

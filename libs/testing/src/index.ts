@@ -45,6 +45,19 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-export { ServiceProcess, TestStack, type ServiceName, type StackOptions } from './stack.js';
-export { corrupted, fixtures, truncated } from './fixtures.js';
+/** The sum of a Prometheus metric's samples whose labels include `labels`, from `/metrics` text. */
+export function metricSample(metrics: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const matches = Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`));
+    if (matches) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+export { ServiceProcess, TestStack, freePort, type ServiceName, type StackOptions } from './stack.js';
+export { corrupted, fixtures, pngChunk, truncated } from './fixtures.js';
 export { multipartBody, request, uploadImage, type FormPart, type HttpResult } from './multipart.js';
+export { readRss } from './process-memory.js';
+export { FaultProxy, type FaultMode, type FaultProxyStats, type FaultTarget } from './fault-proxy.js';

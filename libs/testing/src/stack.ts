@@ -9,7 +9,7 @@ import { INGEST_QUEUE, REAP_QUEUE } from '@imagehost/jobs';
 import { ObjectStore } from '@imagehost/storage';
 import { Queue } from 'bullmq';
 import type { Connection } from 'mongoose';
-import { testBackendSettings, uniqueName } from './index.js';
+import { testBackendSettings, uniqueName, waitFor } from './index.js';
 
 export type ServiceName = 'gateway' | 'ingest' | 'reaper';
 
@@ -23,7 +23,8 @@ function serviceEntry(name: ServiceName): string {
   return entry;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -35,6 +36,23 @@ async function freePort(): Promise<number> {
       });
     });
   });
+}
+
+const SLOW_STEP_MS = 5_000;
+const STEP_LIMIT_MS = 20_000;
+
+/** Runs one teardown step for at most STEP_LIMIT_MS, saying on stderr when it was slow or cut short. */
+async function boundedStep(what: string, step: () => Promise<unknown>): Promise<void> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<'cut'>((resolve) => {
+    timer = setTimeout(() => resolve('cut'), STEP_LIMIT_MS);
+  });
+  const outcome = await Promise.race([step().then(() => 'done' as const), limit]);
+  clearTimeout(timer);
+  const tookMs = Date.now() - started;
+  if (outcome === 'cut') process.stderr.write(`[stack] ${what}: gave up after ${tookMs} ms\n`);
+  else if (tookMs > SLOW_STEP_MS) process.stderr.write(`[stack] ${what}: took ${tookMs} ms\n`);
 }
 
 /** A service process started by a test, with every line it logged. */
@@ -193,6 +211,44 @@ export class TestStack {
     return this.connection.collection<{ _id: string; objectKey: string }>('images').find({ deletedAt: null }, { projection: { objectKey: 1 } }).toArray();
   }
 
+  /**
+   * How the bucket and the collection disagree — objects no live record points to, live
+   * records whose object is missing, deleted records not yet purged: all empty once every
+   * job and sweep has settled.
+   */
+  async disagreements(): Promise<{ objectsWithoutRecord: string[]; recordsWithoutObject: string[]; tombstones: string[] }> {
+    const [objects, records, tombstones] = await Promise.all([
+      this.objectKeys(),
+      this.liveRecords(),
+      this.images.findTombstones(new Date(Date.now() + 24 * 3600_000), 1000),
+    ]);
+    const pointed = new Set(records.map((record) => record.objectKey));
+    const stored = new Set(objects);
+    return {
+      objectsWithoutRecord: objects.filter((key) => !pointed.has(key)),
+      recordsWithoutObject: records.filter((record) => !stored.has(record.objectKey)).map((record) => record._id),
+      tombstones,
+    };
+  }
+
+  /** Resolves once `disagreements()` is all empty; fails with what is left after `timeoutMs`. */
+  async waitUntilConsistent(timeoutMs: number): Promise<void> {
+    let last: Awaited<ReturnType<TestStack['disagreements']>> | undefined;
+    try {
+      await waitFor(
+        'the bucket and the collection to agree',
+        async () => {
+          last = await this.disagreements();
+          return Object.values(last).every((list) => list.length === 0) ? true : undefined;
+        },
+        timeoutMs,
+        250,
+      );
+    } catch (error) {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; still: ${JSON.stringify(last)}`);
+    }
+  }
+
   async recordCount(): Promise<number> {
     return this.images.countAll();
   }
@@ -217,14 +273,22 @@ export class TestStack {
 
   /** Stops every process and removes the stack's database, bucket and queues. */
   async stop(): Promise<void> {
-    await Promise.allSettled(this.processes.map((p) => p.stop()));
-    await Promise.allSettled([this.ingestQueue.obliterate({ force: true }), this.reapQueue.obliterate({ force: true })]);
-    await Promise.allSettled([this.ingestQueue.close(), this.reapQueue.close()]);
-    const keys = await this.objects.listObjectKeys().catch(() => []);
-    await Promise.allSettled(keys.map((key) => this.objects.removeObject(key)));
-    await this.objects.removeBucket().catch(() => undefined);
-    await this.connection.dropDatabase().catch(() => undefined);
-    await this.connection.close().catch(() => undefined);
+    // Each step is bounded and reports itself when slow: a teardown that hangs would hold
+    // the whole test run open.
+    await boundedStep('stop the service processes', () => Promise.allSettled(this.processes.map((p) => p.stop('SIGTERM', 15_000))));
+    await boundedStep('remove the queues', async () => {
+      await Promise.allSettled([this.ingestQueue.obliterate({ force: true }), this.reapQueue.obliterate({ force: true })]);
+      await Promise.allSettled([this.ingestQueue.close(), this.reapQueue.close()]);
+    });
+    await boundedStep('empty and remove the bucket', async () => {
+      const keys = await this.objects.listObjectKeys().catch(() => []);
+      await Promise.allSettled(keys.map((key) => this.objects.removeObject(key)));
+      await this.objects.removeBucket().catch(() => undefined);
+    });
+    await boundedStep('drop the database', async () => {
+      await this.connection.dropDatabase().catch(() => undefined);
+      await this.connection.close().catch(() => undefined);
+    });
   }
 }
 

@@ -55,11 +55,13 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     // Small JSON bodies only (DELETE); uploads go through multipart, which has its own limits.
     bodyLimit: 16 * 1024,
     exposeHeadRoutes: false,
-    // Slow clients are cut off: headers within 15 s, a whole upload within 2 minutes.
-    requestTimeout: 120_000,
-    connectionTimeout: 130_000,
+    // Slow clients are cut off with a 408 (headers within 15 s, a whole upload within 2
+    // minutes by default), so trickling bytes cannot hold connections and upload memory.
+    requestTimeout: config.timeouts.requestMs,
+    connectionTimeout: config.timeouts.requestMs + 10_000,
     keepAliveTimeout: 72_000,
-    http: { headersTimeout: 15_000 },
+    // Node enforces both timeouts only when it checks its connections (every 30 s by default).
+    http: { headersTimeout: config.timeouts.headersMs, connectionsCheckingInterval: Math.min(1000, config.timeouts.headersMs) },
     // The client address (for rate limits) comes from X-Forwarded-For only behind these.
     trustProxy,
   });

@@ -1,6 +1,6 @@
 import type { QueueEvents } from 'bullmq';
 import { AppError, decodeJobFailure } from '@imagehost/errors';
-import { ingestJobId, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
+import { enqueueIngest, ingestJobId, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import type { GatewayMetrics } from '@imagehost/ops';
 
@@ -10,6 +10,8 @@ export type IngestJob = Awaited<ReturnType<IngestQueue['add']>>;
 export type IngestOutcome = { readonly state: 'done'; readonly result: IngestJobResult } | { readonly state: 'pending' };
 
 const WAIT_TIMED_OUT = /timed out before finishing/;
+/** How long an add may take before the upload is answered 503 (Redis answers in milliseconds). */
+const ENQUEUE_TIMEOUT_MS = 2000;
 
 /**
  * The gateway's side of the ingest queue: enqueue a job and wait a bounded time for its
@@ -24,7 +26,17 @@ export class IngestClient {
     private readonly events: QueueEvents,
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
+    /** Whether Redis answers right now (a fail-fast client's view of it). */
+    private readonly redisReachable: () => boolean,
   ) {}
+
+  /**
+   * Refuses at once (503) while Redis is away, so an upload is not read, stored and then
+   * dropped — and BullMQ, which waits for a connection it never had, is not asked at all.
+   */
+  assertAvailable(): void {
+    if (!this.redisReachable()) throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { retryAfterSeconds: 5 });
+  }
 
   /**
    * Ends every wait now and makes later ones end at once, answering `pending` (202): on
@@ -43,10 +55,16 @@ export class IngestClient {
 
   /** Adds the job; an error here means Redis did not take it (nothing was queued). */
   async enqueue(data: IngestJobData): Promise<IngestJob> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+    });
     try {
-      return await this.queue.add('ingest', data, { jobId: ingestJobId(data) });
+      return await Promise.race([enqueueIngest(this.queue, data), timedOut]);
     } catch (error) {
-      throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error });
+      throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error, retryAfterSeconds: 5 });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

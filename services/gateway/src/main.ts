@@ -6,6 +6,7 @@ import {
   createGatewayMetrics,
   createRegistry,
   mountQueueDashboard,
+  prepareInBackground,
   registerQueueMetrics,
   shutDownGracefullyOnSignal,
   startOpsServer,
@@ -33,8 +34,10 @@ async function main(): Promise<void> {
   const redis = connectRedisFailFast(config.redisUrl);
   const registry = createRegistry('gateway');
   const metrics = createGatewayMetrics(registry);
-  const ingest = new IngestClient(queue, events, log, metrics);
-  await Promise.all([images.prepare(), objects.ensureBucket(), ingest.ready()]);
+  const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready');
+  // The gateway listens whether or not its backends are there yet: until they are, it is not
+  // ready and requests that need them get 503 at once, and it recovers without a restart.
+  const startup = prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket(), ingest.ready()]));
 
   registerQueueMetrics(registry, [queue, reapQueue]);
   const rateLimiter = new RateLimiter(redis, config.queuePrefix, log);
@@ -45,7 +48,7 @@ async function main(): Promise<void> {
     port: config.ops.port,
     registry,
     log,
-    checks: backendChecks({ redis, images, objects }),
+    checks: [...backendChecks({ redis, images, objects }), startup],
     extend:
       config.queueDashboardCredentials === undefined
         ? undefined

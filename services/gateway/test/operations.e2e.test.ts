@@ -1,18 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TestStack, fixtures, multipartBody, request, uploadImage, waitFor } from '@imagehost/testing';
+import { TestStack, fixtures, metricSample, multipartBody, request, uploadImage, waitFor } from '@imagehost/testing';
 
 // What an operator relies on: metrics that move, health and readiness, the queue dashboard
 // behind its credential, rate limits shared by replicas, and a graceful SIGTERM.
-
-function sample(metrics: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of metrics.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const matches = Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`));
-    if (matches) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
 
 async function scrape(opsUrl: string): Promise<string> {
   const response = await request(`${opsUrl}/metrics`);
@@ -37,14 +27,14 @@ describe('metrics, health and the queue dashboard', () => {
       expect((await request(`${service.opsUrl}/healthz`)).status).toBe(200);
       const ready = await request(`${service.opsUrl}/readyz`);
       expect(ready.status).toBe(200);
-      expect(ready.json).toEqual({ status: 'ready', checks: { redis: 'ok', mongodb: 'ok', s3: 'ok' } });
+      expect(ready.json).toEqual({ status: 'ready', checks: { redis: 'ok', mongodb: 'ok', s3: 'ok', startup: 'ok' } });
     }
   });
 
   it('moves the queue gauges, counts jobs and fills the HTTP histograms', async () => {
     const gateway = stack.service('gateway');
     const before = await scrape(gateway.opsUrl);
-    expect(sample(before, 'imagehost_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(0);
+    expect(metricSample(before, 'imagehost_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(0);
 
     // No ingest worker yet: the upload waits in the queue (202), and the gauges show it.
     const jpeg = await fixtures.baselineJpeg();
@@ -52,26 +42,26 @@ describe('metrics, health and the queue dashboard', () => {
     expect(posted.status).toBe(202);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const backlog = await scrape(gateway.opsUrl);
-    expect(sample(backlog, 'imagehost_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(1);
-    expect(sample(backlog, 'imagehost_queue_oldest_waiting_age_seconds', { queue: 'ingest' })).toBeGreaterThanOrEqual(1);
-    expect(sample(backlog, 'imagehost_uploaded_bytes_total')).toBe(jpeg.length);
-    expect(sample(backlog, 'imagehost_http_request_duration_seconds_count', { method: 'POST', route: '/', status_code: '202' })).toBe(1);
+    expect(metricSample(backlog, 'imagehost_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(1);
+    expect(metricSample(backlog, 'imagehost_queue_oldest_waiting_age_seconds', { queue: 'ingest' })).toBeGreaterThanOrEqual(1);
+    expect(metricSample(backlog, 'imagehost_uploaded_bytes_total')).toBe(jpeg.length);
+    expect(metricSample(backlog, 'imagehost_http_request_duration_seconds_count', { method: 'POST', route: '/', status_code: '202' })).toBe(1);
 
     const ingest = await stack.startService('ingest');
     const { image_key: imageKey } = posted.json as { image_key: string };
     await waitFor('the image to be ingested', async () => ((await request(stack.url(`/${imageKey}`))).status === 200 ? true : undefined));
     const after = await scrape(gateway.opsUrl);
-    expect(sample(after, 'imagehost_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(0);
-    expect(sample(after, 'imagehost_served_bytes_total')).toBe(jpeg.length);
-    expect(sample(after, 'imagehost_http_request_duration_seconds_count', { method: 'GET', route: '/:imageKey', status_code: '200' })).toBeGreaterThanOrEqual(1);
+    expect(metricSample(after, 'imagehost_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(0);
+    expect(metricSample(after, 'imagehost_served_bytes_total')).toBe(jpeg.length);
+    expect(metricSample(after, 'imagehost_http_request_duration_seconds_count', { method: 'GET', route: '/:imageKey', status_code: '200' })).toBeGreaterThanOrEqual(1);
 
     const workerMetrics = await scrape(ingest.opsUrl);
-    expect(sample(workerMetrics, 'imagehost_jobs_total', { queue: 'ingest', outcome: 'completed' })).toBe(1);
-    expect(sample(workerMetrics, 'imagehost_job_duration_seconds_count', { queue: 'ingest', outcome: 'completed' })).toBe(1);
+    expect(metricSample(workerMetrics, 'imagehost_jobs_total', { queue: 'ingest', outcome: 'completed' })).toBe(1);
+    expect(metricSample(workerMetrics, 'imagehost_job_duration_seconds_count', { queue: 'ingest', outcome: 'completed' })).toBe(1);
 
     // A refusal is counted by its reason.
     expect((await uploadImage(stack.baseUrl, await fixtures.gif(), 'a.png')).status).toBe(415);
-    expect(sample(await scrape(gateway.opsUrl), 'imagehost_uploads_refused_total', { reason: 'UNSUPPORTED_IMAGE_TYPE' })).toBe(1);
+    expect(metricSample(await scrape(gateway.opsUrl), 'imagehost_uploads_refused_total', { reason: 'UNSUPPORTED_IMAGE_TYPE' })).toBe(1);
     // Never a key or an id as a label.
     expect(after).not.toContain(imageKey);
   });
@@ -83,7 +73,7 @@ describe('metrics, health and the queue dashboard', () => {
     const deleted = await request(stack.url(`/${keys.image_key}`), { method: 'DELETE', headers: { 'x-delete-key': keys.delete_key } });
     expect(deleted.status).toBe(200);
     const reaper = stack.service('reaper');
-    await waitFor('the purge to be counted', async () => (sample(await scrape(reaper.opsUrl), 'imagehost_images_purged_total') >= 1 ? true : undefined));
+    await waitFor('the purge to be counted', async () => (metricSample(await scrape(reaper.opsUrl), 'imagehost_images_purged_total') >= 1 ? true : undefined));
   });
 
   it('serves bull-board on the gateway ops port only with the credential', async () => {

@@ -227,17 +227,7 @@ describe('the reaper', () => {
     expect((await del(keys.image_key, keys.delete_key)).status).toBe(200);
     // An object no record will ever point to, as an abandoned upload leaves.
     await stack.objects.putObject('images/ABANDONEDupload1/ABANDONEDupload1', Buffer.from('x'), 'image/png');
-    await waitFor(
-      'the bucket and the collection to agree',
-      async () => {
-        const [objects, records] = await Promise.all([stack.objectKeys(), stack.liveRecords()]);
-        const deleted = await stack.images.findTombstones(new Date(Date.now() + 60_000), 10);
-        const pointed = new Set(records.map((r) => r.objectKey));
-        const unreferenced = objects.filter((key) => !pointed.has(key));
-        return unreferenced.length === 0 && deleted.length === 0 && records.every((r) => objects.includes(r.objectKey)) ? true : undefined;
-      },
-      20_000,
-    );
+    await stack.waitUntilConsistent(20_000);
   });
 
   it('killed mid-purge and restarted, finishes the purge', async () => {

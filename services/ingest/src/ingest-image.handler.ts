@@ -3,13 +3,13 @@ import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
 import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
 import type { ObjectStore } from '@imagehost/storage';
-import { validateImage, type ValidatedImage } from '@imagehost/image-format/validate';
+import { validateImage, type ImageLimits, type ValidatedImage } from '@imagehost/image-format/validate';
 
 export interface IngestDeps {
   readonly images: ImageRepository;
   readonly objects: ObjectStore;
   readonly reapQueue: ReapQueue;
-  readonly limits: { readonly maxUploadBytes: number; readonly maxImagePixels: number };
+  readonly limits: { readonly maxUploadBytes: number } & ImageLimits;
   /** Delay before a replaced version's object is removed (GETs in flight may still read it). */
   readonly supersededReapDelayMs: number;
 }

@@ -13,7 +13,7 @@ import {
   connectRedisFailFast,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, serveWorker, backendChecks } from '@imagehost/ops';
+import { backendChecks, createJobMetrics, createRegistry, observeWorker, prepareInBackground, registerQueueMetrics, serveWorker } from '@imagehost/ops';
 import { ObjectStore } from '@imagehost/storage';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
@@ -34,13 +34,13 @@ async function main(): Promise<void> {
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
   const redis = connectRedisFailFast(config.redisUrl);
-  await Promise.all([images.prepare(), objects.ensureBucket()]);
+  const startup = prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket()]));
 
   const deps: IngestDeps = {
     images,
     objects,
     reapQueue,
-    limits: { maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels },
+    limits: { maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, maxImageSide: config.maxImageSide },
     supersededReapDelayMs: config.supersededReapDelayMs,
   };
   const worker = createWorker<IngestJobData, IngestJobResult, typeof INGEST_QUEUE>(
@@ -55,7 +55,9 @@ async function main(): Promise<void> {
         throw toWorkerError(error);
       }
     },
-    { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs },
+    // A worker that dies mid-job (OOM kill, node loss) has the job redelivered; one that died
+    // with the same job three times met a poison image, and the job fails for good.
+    { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: 2 },
   );
 
   const registry = createRegistry('ingest');
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
     ops: config.ops,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     registry,
-    checks: backendChecks({ redis, images, objects }),
+    checks: [...backendChecks({ redis, images, objects }), startup],
     worker,
     readyFields: { concurrency: config.concurrency, queue: INGEST_QUEUE },
     closeConnections: async () => {

@@ -21,6 +21,7 @@ import {
   createRegistry,
   observeWorker,
   registerQueueMetrics,
+  prepareInBackground,
   serveWorker,
   backendChecks,
 } from '@imagehost/ops';
@@ -42,14 +43,22 @@ async function main(): Promise<void> {
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
   const redis = connectRedisFailFast(config.redisUrl);
-  await Promise.all([images.prepare(), objects.ensureBucket()]);
+  const startup = prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket()]));
 
-  // One schedule whatever the number of replicas: upserting the same id is idempotent.
-  await reapQueue.upsertJobScheduler(
-    SWEEP_SCHEDULER_ID,
-    { every: config.sweepIntervalMs },
-    { name: 'sweep', data: { target: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: 100, attempts: 1 } },
-  );
+  // One schedule whatever the number of replicas: upserting the same id is idempotent. It is
+  // upserted again every minute, so a Redis that lost its data gets its schedule back.
+  const scheduleSweeps = () =>
+    reapQueue.upsertJobScheduler(
+      SWEEP_SCHEDULER_ID,
+      { every: config.sweepIntervalMs },
+      { name: 'sweep', data: { target: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: 100, attempts: 1 } },
+    );
+  const renewSchedule = () => {
+    scheduleSweeps().catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not renew the sweep schedule'));
+  };
+  renewSchedule();
+  const reschedule = setInterval(renewSchedule, Math.min(config.sweepIntervalMs, 60_000));
+  reschedule.unref();
 
   const deps: ReapDeps = {
     images,
@@ -78,16 +87,18 @@ async function main(): Promise<void> {
   worker.on('completed', (job, result) => {
     reaperMetrics.objectsRemoved.inc({ target: job.data.target }, result.removedObjects);
     reaperMetrics.imagesPurged.inc(result.removedRecords);
+    reaperMetrics.uploadsReingested.inc(result.reingested ?? 0);
   });
   await serveWorker({
     log,
     ops: config.ops,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     registry,
-    checks: backendChecks({ redis, images, objects }),
+    checks: [...backendChecks({ redis, images, objects }), startup],
     worker,
     readyFields: { concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs },
     closeConnections: async () => {
+      clearInterval(reschedule);
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
       redis.disconnect();
     },

@@ -1,5 +1,6 @@
-import type { ImageRepository } from '@imagehost/db';
-import { ingestJobId, type IngestQueue, type ReapJobResult } from '@imagehost/jobs';
+import type { ImageRecord, ImageRepository } from '@imagehost/db';
+import { decodeJobFailure } from '@imagehost/errors';
+import { enqueueIngest, ingestJobFromMetadata, ingestJobId, type IngestJobData, type IngestQueue, type ReapJobResult } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import type { ObjectStore } from '@imagehost/storage';
 import { purgeImage } from './purge-image.handler.js';
@@ -18,14 +19,60 @@ const OBJECT_KEY = /^images\/([A-Za-z0-9_-]{16})\/([A-Za-z0-9_-]{16})$/;
 const BATCH = 500;
 const PENDING_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
-async function hasPendingIngest(deps: SweepDeps, imageKey: string, versionId: string): Promise<boolean> {
+/** What became of an upload's ingest job: absent (never run, or lost with Redis's data), or its state. */
+type EarlierRun = { readonly state: 'absent' } | { readonly state: string; readonly failedReason: string };
+
+async function earlierRun(deps: SweepDeps, imageKey: string, versionId: string): Promise<EarlierRun> {
   const job = await deps.ingestQueue.getJob(ingestJobId({ imageKey, versionId }));
-  if (job === undefined) return false;
-  return PENDING_STATES.has(await job.getState());
+  if (job === undefined) return { state: 'absent' };
+  return { state: await job.getState(), failedReason: job.failedReason ?? '' };
 }
 
 /**
- * Finds and removes what lost jobs left behind, older than the grace period: tombstones not
+ * Whether a failed run settled the upload's fate: a refusal, or a worker that died with the
+ * job until BullMQ gave up on it (a poison image). Retries that ran out in an outage did not.
+ */
+function failedForGood(reason: string): boolean {
+  const decoded = decodeJobFailure(reason);
+  if (decoded !== undefined) return !decoded.retryable;
+  return /stalled/i.test(reason);
+}
+
+/**
+ * What to do with a version object that has no pending ingest job, given the image's record
+ * as read after that check, the ingest job the object was uploaded with and what became of
+ * its earlier run:
+ * - `keep`: it is the image's current version, or a deleted image's (its purge's business);
+ * - `reingest`: its job was lost (Redis lost its data) or gave up in a backend outage, and it
+ *   may still become the image — a new image with no record yet, or a
+ *   replacement newer than the current version. Running the job again is safe: ingest is
+ *   idempotent, and a job that has nothing left to win refuses and discards its object;
+ * - `remove`: a refused, raced, superseded or poison version, one whose job already ran to
+ *   completion, or an object with no job to run.
+ */
+export function orphanAction(
+  versionId: string,
+  record: Pick<ImageRecord, 'versionId' | 'deletedAt' | 'updatedAt'> | undefined,
+  job: IngestJobData | undefined,
+  earlier: EarlierRun,
+): 'keep' | 'reingest' | 'remove' {
+  if (record !== undefined && (record.deletedAt !== null || record.versionId === versionId)) return 'keep';
+  const lost = earlier.state === 'absent' || (earlier.state === 'failed' && 'failedReason' in earlier && !failedForGood(earlier.failedReason));
+  if (job === undefined || !lost) return 'remove';
+  if (record === undefined) return job.kind === 'create' ? 'reingest' : 'remove';
+  return job.kind === 'replace' && job.acceptedAt > record.updatedAt.getTime() ? 'reingest' : 'remove';
+}
+
+/** Enqueues a lost job again under its own id, replacing a failed earlier run. */
+async function reingest(deps: SweepDeps, job: IngestJobData): Promise<void> {
+  const earlier = await deps.ingestQueue.getJob(ingestJobId(job));
+  if (earlier !== undefined) await earlier.remove();
+  await enqueueIngest(deps.ingestQueue, job);
+  deps.log.warn({ imageKey: job.imageKey, jobId: ingestJobId(job), kind: job.kind }, 'sweep: enqueued a lost ingest job again');
+}
+
+/**
+ * Finds what lost jobs left behind, older than the grace period: tombstones not
  * yet purged, version objects no record points to (refused, abandoned or superseded uploads)
  * and unfinished multipart uploads.
  */
@@ -33,6 +80,7 @@ export async function sweep(deps: SweepDeps): Promise<ReapJobResult> {
   const cutoff = new Date((deps.now ?? Date.now)() - deps.graceMs);
   let removedObjects = 0;
   let removedRecords = 0;
+  let reingested = 0;
 
   for (;;) {
     const tombstones = await deps.images.findTombstones(cutoff, BATCH);
@@ -48,7 +96,7 @@ export async function sweep(deps: SweepDeps): Promise<ReapJobResult> {
   for (let at = 0; at < old.length; at += BATCH) {
     // Pending ingest jobs first, records second: a job finishes only after its record is
     // written, so a version with no pending job that a fresh read does not find is orphaned.
-    const candidates: { key: string; imageKey: string; versionId: string }[] = [];
+    const candidates: { key: string; imageKey: string; versionId: string; earlier: EarlierRun }[] = [];
     for (const object of old.slice(at, at + BATCH)) {
       const match = OBJECT_KEY.exec(object.key);
       if (match === null) {
@@ -56,18 +104,26 @@ export async function sweep(deps: SweepDeps): Promise<ReapJobResult> {
         continue;
       }
       const [, imageKey = '', versionId = ''] = match;
-      if (!(await hasPendingIngest(deps, imageKey, versionId))) candidates.push({ key: object.key, imageKey, versionId });
+      const earlier = await earlierRun(deps, imageKey, versionId);
+      if (!PENDING_STATES.has(earlier.state)) candidates.push({ key: object.key, imageKey, versionId, earlier });
     }
     const records = await deps.images.findMany([...new Set(candidates.map((c) => c.imageKey))]);
     for (const candidate of candidates) {
       const record = records.get(candidate.imageKey);
-      // A deleted image's objects are its purge's business (above, or its own reap job).
-      if (record !== undefined && (record.deletedAt !== null || record.versionId === candidate.versionId)) continue;
+      if (orphanAction(candidate.versionId, record, undefined, candidate.earlier) === 'keep') continue;
+      const metadata = await deps.objects.objectMetadata(candidate.key);
+      if (metadata === undefined) continue;
+      const job = ingestJobFromMetadata(metadata);
+      if (job !== undefined && orphanAction(candidate.versionId, record, job, candidate.earlier) === 'reingest') {
+        await reingest(deps, job);
+        reingested += 1;
+        continue;
+      }
       await deps.objects.removeObject(candidate.key);
       removedObjects += 1;
     }
   }
 
   removedObjects += await deps.objects.abortIncompleteUploads('images/');
-  return { removedObjects, removedRecords };
+  return { removedObjects, removedRecords, reingested };
 }

@@ -29,6 +29,7 @@ export async function replaceRoutes(app: FastifyInstance, deps: ReplaceDeps): Pr
     if (header !== undefined) {
       await imageUnlockedBy(deps.images, imageKey, presentedKey(header, undefined, UPDATE_KEY_FIELD), (r) => r.updateKeyHash);
     }
+    deps.ingest.assertAvailable();
     const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget });
     try {
       const key = presentedKey(header, upload.fields.get(UPDATE_KEY_FIELD), UPDATE_KEY_FIELD);

@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '@imagehost/errors';
 import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyFor } from '@imagehost/keys';
-import type { IngestJobData } from '@imagehost/jobs';
+import { ingestJobMetadata, type IngestJobData } from '@imagehost/jobs';
 import type { GatewayMetrics } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
-import type { IngestClient, IngestJob } from '../ingest-client.js';
+import type { IngestClient, IngestJob, IngestOutcome } from '../ingest-client.js';
 import type { ImageUpload } from '../upload/read-image-upload.js';
 
 export interface SubmitDeps {
@@ -24,7 +25,7 @@ export type VersionIntent = { readonly kind: 'create' } | { readonly kind: 'repl
 
 /**
  * The common path of POST and PATCH: store the upload as a fresh version object with two
- * fresh keys, queue its ingest (carrying only the keys' hashes), wait a bounded time for the
+ * fresh keys (the object carrying its ingest job), queue its ingest (carrying only the keys' hashes), wait a bounded time for the
  * result and answer — `successStatus` with the keys and the image's facts, or 202 when the
  * ingest backlog outlasts the wait.
  */
@@ -41,13 +42,6 @@ export async function submitVersion(
   const objectKey = objectKeyFor(imageKey, versionId);
   const deleteKey = generateCapabilityKey();
   const updateKey = generateCapabilityKey();
-  try {
-    await deps.objects.putObject(objectKey, upload.bytes, upload.contentType);
-    deps.metrics.uploadedBytes.inc(upload.bytes.length);
-  } finally {
-    upload.release();
-  }
-
   const job: IngestJobData = {
     ...intent,
     imageKey,
@@ -57,6 +51,14 @@ export async function submitVersion(
     updateKeyHash: hashCapabilityKey(updateKey),
     acceptedAt: Date.now(),
   };
+  try {
+    // The object carries its job, so the sweep can enqueue it again if Redis loses it.
+    await deps.objects.putObject(objectKey, upload.bytes, upload.contentType, ingestJobMetadata(job));
+    deps.metrics.uploadedBytes.inc(upload.bytes.length);
+  } finally {
+    upload.release();
+  }
+
   let queued: IngestJob;
   const enqueuedAt = performance.now();
   try {
@@ -68,7 +70,15 @@ export async function submitVersion(
   }
   request.log.info({ imageKey, jobId: queued.id, kind: intent.kind }, 'upload stored, ingest queued');
 
-  const outcome = await deps.ingest.waitForResult(queued, deps.ingestWaitMs, enqueuedAt);
+  let outcome: IngestOutcome;
+  try {
+    outcome = await deps.ingest.waitForResult(queued, deps.ingestWaitMs, enqueuedAt);
+  } catch (error) {
+    // A refusal's object is the reaper's already; an ingest that failed for good is answered
+    // 503 ("not stored"), so its object must not become an image later either.
+    if (error instanceof AppError && error.retryable) await deps.objects.removeObject(objectKey).catch(() => undefined);
+    throw error;
+  }
   const keys = { image_key: imageKey, delete_key: deleteKey, update_key: updateKey, url: publicUrl(request, deps.publicBaseUrl, imageKey) };
   void reply.header('location', `/${imageKey}`).header('cache-control', 'no-store');
   if (outcome.state === 'pending') {

@@ -12,6 +12,7 @@ export interface UploadDeps extends SubmitDeps {
 /** `POST /`: store a new image. */
 export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
   app.post('/', async (request, reply) => {
+    deps.ingest.assertAvailable();
     const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget });
     return submitVersion(request, reply, deps, upload, generateImageKey(), { kind: 'create' }, 201);
   });

@@ -10,6 +10,8 @@ export const IMAGE_FIELD = 'image';
 /** Room for multipart framing and small fields on top of the file itself. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 const RETRY_AFTER_OVERLOADED_SECONDS = 2;
+/** The longest filename common file systems allow, in UTF-8 bytes. */
+const MAX_FILENAME_BYTES = 255;
 
 export interface ImageUpload {
   readonly bytes: Buffer;
@@ -63,6 +65,19 @@ class ByteCollector {
     if (head !== undefined && this.chunks.length === 0) return head;
     return Buffer.concat(head === undefined ? this.chunks : [head, ...this.chunks], this.size);
   }
+}
+
+/**
+ * Why a filename cannot be a real file's name: too long, or not text (invalid UTF-8 arrives
+ * decoded as U+FFFD; control characters). Only its extension is ever used — never as a path —
+ * so path-like names and quotes are fine.
+ */
+function filenameProblem(filename: string | undefined): string | undefined {
+  if (filename === undefined) return undefined;
+  if (Buffer.byteLength(filename) > MAX_FILENAME_BYTES) return `the filename is longer than ${MAX_FILENAME_BYTES} bytes`;
+  // eslint-disable-next-line no-control-regex -- control characters are what this looks for
+  if (filename.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(filename)) return 'the filename is not valid UTF-8 text';
+  return undefined;
 }
 
 /** Reads and discards the rest of a part, so the parser can reach the parts after it. */
@@ -159,6 +174,12 @@ async function receiveParts(
         refusal ??= new AppError('TOO_MANY_FILES', 'send exactly one file part named "image"');
       }
       if (refusal !== undefined) {
+        await drain(part.file);
+        continue;
+      }
+      const badFilename = filenameProblem(part.filename);
+      if (badFilename !== undefined) {
+        refusal = new AppError('INVALID_FILENAME', badFilename);
         await drain(part.file);
         continue;
       }
