@@ -262,12 +262,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     };
     check('no unexpected status', load.unexpectedCount === 0, `${load.unexpectedCount} of ${load.requests} requests`);
 
-    // A spike is shed with 429/503 (and 202s), never left to time out.
+    // A spike gets answers — 429/503 where a limit or the upload budget is reached, 202 where
+    // ingest falls behind, the rest served more slowly — never a timeout. Whether 429s come
+    // depends on how fast the flood's addresses can send (a slow machine keeps them under
+    // the limit), so they are reported, not required.
     if (load.spikeWindowMs !== undefined) {
       const sum = (status: string) => Object.values(load.ops).reduce((total, stats) => total + (stats.statuses[status] ?? 0), 0);
       const timeouts = sum('timeout');
-      const shedCount = sum('429') + sum('503');
-      check('the spike is shed, not left to time out', shedCount > 0 && timeouts === 0, `${sum('429')} × 429, ${sum('503')} × 503, ${sum('202')} × 202, ${timeouts} timeouts`);
+      check('the spike gets answers, not timeouts', timeouts === 0, `${sum('429')} × 429, ${sum('503')} × 503, ${sum('202')} × 202, ${timeouts} timeouts`);
     }
 
     // The ingest backlog drains.

@@ -50,7 +50,7 @@ describe('soak (short)', () => {
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(report.invariants.map((i) => i.name)).toEqual([
       'no unexpected status',
-      'the spike is shed, not left to time out',
+      'the spike gets answers, not timeouts',
       'ingest backlog drains',
       'every 202 became its image',
       'objects and records agree',
@@ -65,6 +65,8 @@ describe('soak (short)', () => {
     for (const op of ['upload', 'hot-read', 'cold-read', 'replace', 'delete', 'read-deleted']) expect(report.load.ops[op]?.requests ?? 0).toBeGreaterThan(0);
     expect(Object.keys(report.load.ops).filter((op) => op.startsWith('bad-')).length).toBeGreaterThanOrEqual(6);
     expect(report.load.spikeWindowMs).toBeDefined();
+    // The flood from one address goes past the per-minute limit within the spike: shed with 429.
+    expect(report.load.ops['flood-upload']?.statuses['429'] ?? 0).toBeGreaterThan(0);
     expect(report.ledger.deleted).toBeGreaterThan(0);
     expect(report.memory.map((m) => m.process).sort()).toEqual(['gateway-1', 'gateway-2', 'ingest-1', 'ingest-2', 'load', 'reaper-1']);
     for (const m of report.memory.filter((p) => p.process !== 'load')) {

@@ -16,6 +16,7 @@ import { replaceRoutes } from './routes/replace.route.js';
 import { uploadRoutes } from './routes/upload.route.js';
 import { viewRoutes } from './routes/view.route.js';
 import { ByteBudget } from './upload/byte-budget.js';
+import { FreshLookups } from './fresh-lookups.js';
 import { VersionCache } from './version-cache.js';
 
 export interface GatewayDeps {
@@ -110,6 +111,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
 
   const budget = new ByteBudget(config.uploadMemoryBudgetBytes);
   const cache = new VersionCache(config.versionCacheBytes, config.versionCacheMaxItemBytes);
+  const liveRecords = new FreshLookups((key) => deps.images.findLive(key));
   metrics.readUploadMemoryFrom(() => budget.bytesInUse);
   app.get('/openapi.json', async () => openApiDocument);
   app.get('/', async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
@@ -132,7 +134,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     await deleteRoutes(scope, { images: deps.images, reapQueue: deps.reapQueue });
   });
   await app.register(async (scope) => {
-    await viewRoutes(scope, { images: deps.images, objects: deps.objects, metrics, cache });
+    await viewRoutes(scope, { records: { findLive: (key) => liveRecords.get(key) }, objects: deps.objects, metrics, cache });
   });
   return app;
 }

@@ -10,7 +10,7 @@ export function imageNotFound(): AppError {
  * The image as readers see it, or 404. Malformed and absurdly long keys are simply unknown:
  * no database round trip.
  */
-export async function findLiveImage(images: ImageRepository, imageKey: string): Promise<ImageRecord> {
+export async function findLiveImage(images: Pick<ImageRepository, 'findLive'>, imageKey: string): Promise<ImageRecord> {
   if (!isImageKey(imageKey)) throw imageNotFound();
   const record = await images.findLive(imageKey);
   if (record === undefined) throw imageNotFound();

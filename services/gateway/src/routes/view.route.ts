@@ -11,7 +11,8 @@ import type { VersionCache } from '../version-cache.js';
 export interface ViewDeps {
   readonly metrics: GatewayMetrics;
   readonly cache: VersionCache;
-  readonly images: ImageRepository;
+  /** Live records, read fresh for every request (concurrent reads of one key coalesced). */
+  readonly records: Pick<ImageRepository, 'findLive'>;
   readonly objects: ObjectStore;
 }
 
@@ -46,7 +47,7 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
     withBody: boolean,
     isRetry = false,
   ): Promise<FastifyReply> => {
-    const record = await findLiveImage(deps.images, request.params.imageKey);
+    const record = await findLiveImage(deps.records, request.params.imageKey);
     setRepresentationHeaders(reply, record);
 
     const ifNoneMatch = request.headers['if-none-match'];
