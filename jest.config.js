@@ -15,6 +15,9 @@ const shared = {
 export default {
   // Integration tests start real processes; a hook waiting for the reaper takes seconds.
   testTimeout: 60_000,
+  // The run must end once results are written, whatever a library left open in the main
+  // process (the global setup's clients): a run that never returns is worse than a warning.
+  forceExit: true,
   projects: [
     {
       ...shared,

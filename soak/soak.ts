@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { TestStack, freePort, readRss, request, type ServiceProcess } from '@imagehost/testing';
+import { TestStack, freePort, readRss, request, testRunMarker, type ServiceProcess } from '@imagehost/testing';
 import type { LoadReport, LoadSettings } from './load.js';
 
 export interface SoakOptions {
@@ -142,7 +142,7 @@ async function ingestBacklog(stack: TestStack): Promise<number> {
 /** The load process: its settings as argv, its report as the one line on stdout. */
 async function runLoadProcess(settings: LoadSettings, log: (line: string) => void, onStart: (pid: number) => void): Promise<LoadReport> {
   const child = spawn(process.execPath, ['--enable-source-maps', LOAD_ENTRY, JSON.stringify(settings)], {
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...testRunMarker() },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   onStart(child.pid ?? 0);

@@ -22,7 +22,14 @@ const UNAVAILABLE_ERROR_TYPES = [
   mongoose.mongo.MongoTopologyClosedError,
 ];
 
+// A socket reset while the driver writes a command reaches the caller as Node's own error,
+// not wrapped in a MongoNetworkError (seen with a server that resets every connection).
+const SOCKET_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 export function isMongoUnavailable(error: unknown): boolean {
+  // Node's own errors may come from another realm (a test sandbox), so no `instanceof Error`.
+  if (typeof error !== 'object' || error === null) return false;
+  if (SOCKET_ERROR_CODES.has(String((error as NodeJS.ErrnoException).code))) return true;
   if (!(error instanceof Error)) return false;
   if (UNAVAILABLE_ERROR_NAMES.has(error.name) || UNAVAILABLE_ERROR_TYPES.some((type) => error instanceof type)) return true;
   // With command buffering off, mongoose refuses commands while disconnected with a plain MongooseError.

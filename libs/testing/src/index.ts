@@ -60,4 +60,5 @@ export { ServiceProcess, TestStack, freePort, type ServiceName, type StackOption
 export { corrupted, fixtures, pngChunk, truncated } from './fixtures.js';
 export { multipartBody, request, uploadImage, type FormPart, type HttpResult } from './multipart.js';
 export { readRss } from './process-memory.js';
+export { TEST_RUN_VARIABLE, killLeftoverProcesses, testRunMarker } from './leftover-processes.js';
 export { FaultProxy, type FaultMode, type FaultProxyStats, type FaultTarget } from './fault-proxy.js';

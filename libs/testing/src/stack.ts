@@ -10,6 +10,7 @@ import { ObjectStore } from '@imagehost/storage';
 import { Queue } from 'bullmq';
 import type { Connection } from 'mongoose';
 import { testBackendSettings, uniqueName, waitFor } from './index.js';
+import { testRunMarker } from './leftover-processes.js';
 
 export type ServiceName = 'gateway' | 'ingest' | 'reaper';
 
@@ -182,7 +183,7 @@ export class TestStack {
   async startService(name: ServiceName, extraEnv: Readonly<Record<string, string>> = {}): Promise<ServiceProcess> {
     const opsPort = await freePort();
     const child = spawn(process.execPath, ['--enable-source-maps', serviceEntry(name)], {
-      env: { PATH: process.env.PATH, ...this.env, OPS_PORT: String(opsPort), ...extraEnv },
+      env: { PATH: process.env.PATH, ...testRunMarker(), ...this.env, OPS_PORT: String(opsPort), ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(name, child, `http://127.0.0.1:${opsPort}`);
