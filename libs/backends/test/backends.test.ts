@@ -71,6 +71,39 @@ describe('MongoDB protocol through mongoose', () => {
   });
 });
 
+// The local FerretDB carries our fix to its SQLite backend (libs/backends/ferretdb/_overrides):
+// every GET looks an image up by `_id`, and every PATCH or DELETE is a compare-and-set on
+// `_id` plus a key hash, so both must use the `_id` index rather than read the whole table.
+describe('FerretDB lookups by _id', () => {
+  const client = new mongoose.mongo.MongoClient(settings.mongoUrl);
+  const db = client.db(uniqueName('plan'));
+
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  it('use the _id index, alone and beside other conditions, and still apply every condition', async () => {
+    const images = db.collection<{ _id: string; keyHash: string; deletedAt: Date | null }>('images');
+    await images.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `image${n}`, keyHash: `hash${n}`, deletedAt: null })));
+    const plan = async (filter: Record<string, unknown>) => {
+      const explained = (await images.find(filter).explain()) as { queryPlanner?: { Plan?: string[] }; serverInfo?: { ferretdbVersion?: string } };
+      return explained.serverInfo?.ferretdbVersion === undefined ? undefined : (explained.queryPlanner?.Plan ?? []).join(' ');
+    };
+    const alone = await plan({ _id: 'image40' });
+    if (alone === undefined) return; // a real MongoDB (from MONGO_URL) always has this index
+    expect(alone).toMatch(/SEARCH \S+ USING INDEX \S+__id_/);
+    expect(await plan({ _id: 'image40', keyHash: 'hash40', deletedAt: null })).toMatch(/SEARCH \S+ USING INDEX \S+__id_/);
+
+    // Narrowed by _id, the other conditions still decide.
+    expect(await images.findOne({ _id: 'image40', keyHash: 'hash41' })).toBeNull();
+    expect((await images.updateOne({ _id: 'image40', keyHash: 'hash41' }, { $set: { deletedAt: new Date() } })).matchedCount).toBe(0);
+    expect((await images.updateOne({ _id: 'image40', keyHash: 'hash40', deletedAt: null }, { $set: { deletedAt: new Date() } })).modifiedCount).toBe(1);
+    expect((await images.updateOne({ _id: 'image40', keyHash: 'hash40', deletedAt: null }, { $set: { deletedAt: new Date() } })).matchedCount).toBe(0);
+    expect(await images.countDocuments({ deletedAt: null })).toBe(49);
+  });
+});
+
 describe('S3 through the minio client', () => {
   const endpoint = new URL(settings.s3.endpoint);
   const client = new Client({

@@ -58,8 +58,8 @@ export class ImageRepository {
 
   /** The image as readers see it: `undefined` when unknown or deleted. */
   async findLive(imageKey: string): Promise<ImageRecord | undefined> {
-    // By `_id` alone, with the deletion checked here: FerretDB answers a pure `_id` lookup
-    // from its primary key, and about four times slower once another condition is added.
+    // By `_id` alone, with the deletion checked here: the one query shape every MongoDB-protocol
+    // server answers from the `_id` index.
     const record = await this.findAny(imageKey);
     return record !== undefined && record.deletedAt === null ? record : undefined;
   }

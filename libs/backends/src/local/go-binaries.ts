@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError } from '../types.js';
 import { binaryCacheDir } from './cache.js';
@@ -71,19 +71,48 @@ export async function versitygwBinary(): Promise<string> {
 }
 
 /**
- * FerretDB (MongoDB wire protocol on SQLite), built from the project's launcher. The cache
- * name carries a digest of the launcher's sources so a change to them rebuilds it.
+ * Our fixes to FerretDB's own sources, as whole files laid over its vendored copy at the same
+ * path (each change is marked "imagehost patch"). Tied to FERRETDB_VERSION: moving to another
+ * version means redoing them. Today: lookups and compare-and-set writes by `_id` use the
+ * `_id` index instead of scanning the collection (measured on 3000 records, idle machine: a
+ * lookup of the last one 19.8 ms → 0.97 ms, a compare-and-set update 232 ms → 0.76 ms).
+ */
+const FERRETDB_OVERRIDES_DIR = join(FERRETDB_LAUNCHER_DIR, '_overrides');
+const FERRETDB_LAUNCHER_FILES = ['go.mod', 'go.sum', 'main.go'];
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+/**
+ * FerretDB (MongoDB wire protocol on SQLite), built from the project's launcher with its
+ * dependencies vendored and our overrides laid over them. The cache name carries a digest of
+ * the launcher and the overrides, so a change to either rebuilds it.
  */
 export async function ferretdbBinary(): Promise<string> {
+  const overrides = filesUnder(FERRETDB_OVERRIDES_DIR);
   const digest = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'main.go']) digest.update(readFileSync(join(FERRETDB_LAUNCHER_DIR, file)));
+  for (const file of FERRETDB_LAUNCHER_FILES) digest.update(readFileSync(join(FERRETDB_LAUNCHER_DIR, file)));
+  for (const file of overrides) digest.update(file).update(readFileSync(join(FERRETDB_OVERRIDES_DIR, file)));
   const cacheName = `ferretdb-local-${FERRETDB_VERSION}-${digest.digest('hex').slice(0, 12)}`;
-  return cachedGoBinary(cacheName, `FerretDB ${FERRETDB_VERSION}`, async (outputDir) => {
-    const binary = join(outputDir, 'ferretdb-local');
-    const result = await runCommand('go', ['build', '-o', binary, '.'], {
-      cwd: FERRETDB_LAUNCHER_DIR,
-      env: { ...process.env, GOFLAGS: '-buildvcs=false' },
-    });
-    return { ...result, binary };
+  return cachedGoBinary(cacheName, `FerretDB ${FERRETDB_VERSION}`, async (workDir) => {
+    const sourceDir = join(workDir, 'src');
+    mkdirSync(sourceDir);
+    for (const file of FERRETDB_LAUNCHER_FILES) copyFileSync(join(FERRETDB_LAUNCHER_DIR, file), join(sourceDir, file));
+    const env = { ...process.env, GOFLAGS: '-buildvcs=false' };
+    const vendored = await runCommand('go', ['mod', 'vendor'], { cwd: sourceDir, env });
+    const binary = join(workDir, 'ferretdb-local');
+    if (vendored.code !== 0) return { ...vendored, binary };
+    for (const file of overrides) {
+      const target = join(sourceDir, 'vendor', file);
+      // An override of a file the version no longer has would silently change nothing.
+      if (!existsSync(target)) return { code: 1, output: `FerretDB ${FERRETDB_VERSION} has no ${file} to override`, binary };
+      copyFileSync(join(FERRETDB_OVERRIDES_DIR, file), target);
+    }
+    const built = await runCommand('go', ['build', '-mod=vendor', '-o', binary, '.'], { cwd: sourceDir, env });
+    return { ...built, binary };
   });
 }
