@@ -145,7 +145,9 @@ const ingestSchema = z.object({
   MAX_IMAGE_PIXELS: integer(DEFAULT_MAX_IMAGE_PIXELS, 1, 1_000_000_000),
   // The largest canvas side browsers render: a longer side is refused whatever its pixel count.
   MAX_IMAGE_SIDE: integer(32_767, 1, 1_000_000_000),
-  INGEST_CONCURRENCY: integer(2, 1, 64),
+  // Half of a job waits on S3, MongoDB and Redis: 4 at once kept 2 cores busy where 2 left
+  // them idle (256 KiB uploads from 16 clients: 60 → 74 per second).
+  INGEST_CONCURRENCY: integer(4, 1, 64),
   SUPERSEDED_REAP_DELAY_MS: integer(10_000, 0, 24 * 3600_000),
   JOB_LOCK_MS: integer(30_000, 1000, 10 * 60_000),
 });

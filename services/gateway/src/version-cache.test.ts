@@ -44,4 +44,25 @@ describe('VersionCache', () => {
     expect(await cache.getOrLoad('gone', async () => undefined)).toBeUndefined();
     expect(await cache.getOrLoad('gone', async () => bytes(5))).toBeDefined();
   });
+
+  it('admits a version on its second miss among the recent ones, so one-off reads pass it by', async () => {
+    const cache = new VersionCache(100, 60, 2);
+    expect(cache.admits('a')).toBe(false);
+    expect(cache.admits('a')).toBe(true);
+    // Only the last two first misses are remembered: 'b' is forgotten by the time it comes back.
+    expect(cache.admits('b')).toBe(false);
+    expect(cache.admits('c')).toBe(false);
+    expect(cache.admits('d')).toBe(false);
+    expect(cache.admits('b')).toBe(false);
+    expect(cache.admits('d')).toBe(true);
+  });
+
+  it('admits a version whose load is in flight, so a crowd joins that load', async () => {
+    const cache = new VersionCache(100, 60);
+    let finish: (value: Buffer) => void = () => undefined;
+    const pending = cache.getOrLoad('k', () => new Promise<Buffer>((resolve) => (finish = resolve)));
+    expect(cache.admits('k')).toBe(true);
+    finish(bytes(10, 3));
+    expect((await pending)?.equals(bytes(10, 3))).toBe(true);
+  });
 });

