@@ -2,6 +2,9 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
+
+/** minio-js's single-request PutObject of a Buffer (private in its typings). */
+type UploadBuffer = (bucket: string, key: string, headers: Record<string, string>, bytes: Buffer) => Promise<unknown>;
 import { AppError } from '@imagehost/errors';
 
 export interface ObjectStoreSettings {
@@ -128,7 +131,17 @@ export class ObjectStore {
   async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<void> {
     if (bytes.length > MAX_OBJECT_BYTES) throw new AppError('IMAGE_TOO_LARGE', `objects are limited to ${MAX_OBJECT_BYTES} bytes`);
     const headers = { 'Content-Type': contentType, ...Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value])) };
-    await this.call('PutObject', () => this.client.putObject(this.bucket, key, bytes, bytes.length, headers));
+    // minio-js turns a Buffer given to putObject into a stream and reads it back into a new
+    // Buffer: a copy of every upload, which doubled the gateway's memory in an upload burst
+    // (64 clients × 10 MiB: 20.5 MiB of RSS per accepted upload). Its own single-request
+    // upload of a Buffer sends these bytes as they are; the headers above need none of the
+    // rewriting putObject does (they are standard or already `x-amz-meta-`).
+    const { uploadBuffer } = this.client as unknown as { uploadBuffer?: UploadBuffer };
+    await this.call('PutObject', () =>
+      typeof uploadBuffer === 'function'
+        ? uploadBuffer.call(this.client, this.bucket, key, { ...headers }, bytes)
+        : this.client.putObject(this.bucket, key, bytes, bytes.length, headers),
+    );
   }
 
   /** The user metadata an object was written with, or `undefined` when it does not exist. */
