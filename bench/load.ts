@@ -16,17 +16,22 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
+/** Latencies and outcomes of one closed-loop run, before they are summarised. */
+interface Measured {
+  readonly latencies: number[];
+  readonly statuses: Record<string, number>;
+  readonly errors: number;
+  readonly seconds: number;
+}
+
+type Op = (index: number) => Promise<number | void>;
+
 /**
  * A closed loop: `concurrency` workers each run `op` back to back until `durationMs` has
  * passed or `maxOps` operations were started, whichever comes first. Every op's latency is
- * kept; an op that throws counts as an error.
+ * kept; an op that throws counts as an error. `firstIndex` numbers the ops from there.
  */
-export async function runLoad(options: {
-  concurrency: number;
-  durationMs: number;
-  maxOps?: number;
-  op: (index: number) => Promise<number | void>;
-}): Promise<LoadResult> {
+async function measure(options: { concurrency: number; durationMs: number; maxOps?: number; firstIndex?: number; op: Op }): Promise<Measured> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let started = 0;
@@ -34,9 +39,10 @@ export async function runLoad(options: {
   const begin = performance.now();
   const deadline = begin + options.durationMs;
   const maxOps = options.maxOps ?? Number.POSITIVE_INFINITY;
+  const firstIndex = options.firstIndex ?? 0;
   const worker = async () => {
     while (performance.now() < deadline && started < maxOps) {
-      const index = started++;
+      const index = firstIndex + started++;
       const t0 = performance.now();
       try {
         const status = await options.op(index);
@@ -48,17 +54,57 @@ export async function runLoad(options: {
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
-  const seconds = (performance.now() - begin) / 1000;
-  latencies.sort((a, b) => a - b);
+  return { latencies, statuses, errors, seconds: (performance.now() - begin) / 1000 };
+}
+
+function summarise(runs: readonly Measured[]): LoadResult {
+  const latencies = runs.flatMap((run) => run.latencies).sort((a, b) => a - b);
+  const statuses: Record<string, number> = {};
+  for (const run of runs) for (const [status, count] of Object.entries(run.statuses)) statuses[status] = (statuses[status] ?? 0) + count;
+  const seconds = runs.reduce((sum, run) => sum + run.seconds, 0);
   return {
     ops: latencies.length,
-    errors,
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
     seconds,
     perSecond: latencies.length / seconds,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     statuses,
   };
+}
+
+/** One closed-loop run (see `measure`), summarised. */
+export async function runLoad(options: { concurrency: number; durationMs: number; maxOps?: number; op: Op }): Promise<LoadResult> {
+  return summarise([await measure(options)]);
+}
+
+/**
+ * The service and its floor measured in alternating slices (service, floor, service, …)
+ * rather than one after the other, so that a change in the machine's speed during the cell
+ * (other tenants, clock) weighs on both sides alike and the ratio stays honest. Each slice
+ * runs for `sliceMs`, or over the next `opsPerSlice` indexes when the cell is a fixed number
+ * of operations (`totalOps`, each side running every index once).
+ */
+export async function runPaired(options: {
+  concurrency: number;
+  service: Op;
+  floor: Op;
+  slices: number;
+  sliceMs: number;
+  totalOps?: number;
+}): Promise<{ service: LoadResult; floor: LoadResult }> {
+  const service: Measured[] = [];
+  const floor: Measured[] = [];
+  const opsPerSlice = options.totalOps === undefined ? undefined : Math.ceil(options.totalOps / options.slices);
+  for (let slice = 0; slice < options.slices; slice++) {
+    const firstIndex = opsPerSlice === undefined ? 0 : slice * opsPerSlice;
+    const maxOps = opsPerSlice === undefined || options.totalOps === undefined ? undefined : Math.max(0, Math.min(opsPerSlice, options.totalOps - firstIndex));
+    if (maxOps === 0) break;
+    const durationMs = opsPerSlice === undefined ? options.sliceMs : 10 * 60_000;
+    service.push(await measure({ concurrency: options.concurrency, durationMs, maxOps, firstIndex, op: options.service }));
+    floor.push(await measure({ concurrency: options.concurrency, durationMs, maxOps, firstIndex, op: options.floor }));
+  }
+  return { service: summarise(service), floor: summarise(floor) };
 }
 
 /** A keep-alive HTTP client that reads every response body to its end. */

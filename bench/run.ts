@@ -13,10 +13,12 @@ import { validateImage } from '@imagehost/image-format/validate';
 import { generateImageKey, generateVersionId, objectKeyFor } from '@imagehost/keys';
 import { ObjectStore } from '@imagehost/storage';
 import { TestStack, multipartBody, readRss, uniqueName } from '@imagehost/testing';
-import { httpClient, runLoad, type LoadResult } from './load.js';
+import { httpClient, runLoad, runPaired, type LoadResult } from './load.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const CELL_MS = Number(process.env.BENCH_CELL_MS ?? 4000);
+/** Each cell alternates service and floor in this many slices per side. */
+const SLICES = 4;
 const CONCURRENCY = [1, 16, 64];
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -106,20 +108,16 @@ async function main(): Promise<void> {
     for (const concurrency of CONCURRENCY) {
       const gatewayLines = stack.service('gateway').lines;
       const linesBefore = gatewayLines.length;
-      const service = await runLoad({
+      const { service, floor } = await runPaired({
         concurrency,
-        durationMs: CELL_MS,
-        op: async () => {
+        slices: SLICES,
+        sliceMs: CELL_MS / SLICES,
+        service: async () => {
           const response = await http.send(stack.url('/'), 'POST', body, { 'content-type': contentType });
           if (response.status !== 201) throw new Error(`POST answered ${response.status}`);
           return response.status;
         },
-      });
-      const hop = queueHop(gatewayLines.slice(linesBefore));
-      const floor = await runLoad({
-        concurrency,
-        durationMs: CELL_MS,
-        op: async () => {
+        floor: async () => {
           const imageKey = generateImageKey();
           const versionId = generateVersionId();
           const objectKey = objectKeyFor(imageKey, versionId);
@@ -133,6 +131,7 @@ async function main(): Promise<void> {
           await floorImages.insertIfAbsent(record);
         },
       });
+      const hop = queueHop(gatewayLines.slice(linesBefore));
       report({ scenario: 'upload', size: size.label, concurrency, service, floor, ratio: service.perSecond / floor.perSecond, queueHop: hop });
     }
   }
@@ -145,19 +144,16 @@ async function main(): Promise<void> {
     const record = await stack.images.findLive(imageKey);
     if (record === undefined) throw new Error('hot image not stored');
     for (const concurrency of CONCURRENCY) {
-      const service = await runLoad({
+      const { service, floor } = await runPaired({
         concurrency,
-        durationMs: CELL_MS,
-        op: async () => {
+        slices: SLICES,
+        sliceMs: CELL_MS / SLICES,
+        service: async () => {
           const response = await http.send(stack.url(`/${imageKey}`), 'GET');
           if (response.status !== 200 || response.body.length !== size.bytes.length) throw new Error(`GET answered ${response.status}`);
           return response.status;
         },
-      });
-      const floor = await runLoad({
-        concurrency,
-        durationMs: CELL_MS,
-        op: async () => {
+        floor: async () => {
           const bytes = await stack.objects.readObject(record.objectKey, record.bytes);
           if (bytes?.length !== size.bytes.length) throw new Error('short read');
         },
@@ -191,22 +187,18 @@ async function main(): Promise<void> {
     const records = await stack.images.findMany(keys);
     for (const concurrency of CONCURRENCY) {
       const order = [...keys].sort(() => Math.random() - 0.5);
-      const service = await runLoad({
+      const floorOrder = [...keys].sort(() => Math.random() - 0.5);
+      const { service, floor } = await runPaired({
         concurrency,
-        durationMs: 10 * 60_000,
-        maxOps: order.length,
-        op: async (index) => {
+        slices: SLICES,
+        sliceMs: 0,
+        totalOps: keys.length,
+        service: async (index) => {
           const response = await http.send(stack.url(`/${order[index] ?? ''}`), 'GET');
           if (response.status !== 200) throw new Error(`GET answered ${response.status}`);
           return response.status;
         },
-      });
-      const floorOrder = [...keys].sort(() => Math.random() - 0.5);
-      const floor = await runLoad({
-        concurrency,
-        durationMs: 10 * 60_000,
-        maxOps: floorOrder.length,
-        op: async (index) => {
+        floor: async (index) => {
           const record = records.get(floorOrder[index] ?? '');
           if (record === undefined) throw new Error('no record');
           await stack.objects.readObject(record.objectKey, record.bytes);
@@ -316,7 +308,7 @@ async function main(): Promise<void> {
   const lines = [
     `# Benchmark ${result.date} (commit ${commit})`,
     '',
-    `${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, sharp ${machine.sharp} (libvips ${machine.vips}); backends: redis ${backends.sources.redis}, mongo ${backends.sources.mongo}, s3 ${backends.sources.s3}. Each timed cell runs ${CELL_MS} ms (cold reads: one pass over the images).`,
+    `${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, sharp ${machine.sharp} (libvips ${machine.vips}); backends: redis ${backends.sources.redis}, mongo ${backends.sources.mongo}, s3 ${backends.sources.s3}. Each timed cell runs ${CELL_MS} ms per side (cold reads: one pass over the images per side), service and floor alternating in ${SLICES} slices each.`,
     '',
     '| scenario | size | clients | service ops/s | p50 / p99 ms | floor ops/s | p50 / p99 ms | service ÷ floor | queue hop p50 / p99 ms |',
     '|---|---|---|---|---|---|---|---|---|',
