@@ -79,11 +79,13 @@ export async function runLoad(options: { concurrency: number; durationMs: number
 }
 
 /**
- * The service and its floor measured in alternating slices (service, floor, service, …)
- * rather than one after the other, so that a change in the machine's speed during the cell
- * (other tenants, clock) weighs on both sides alike and the ratio stays honest. Each slice
- * runs for `sliceMs`, or over the next `opsPerSlice` indexes when the cell is a fixed number
- * of operations (`totalOps`, each side running every index once).
+ * The service and its floor measured in slices ordered service, floor, floor, service (and so
+ * on) rather than one after the other, so that a change in the machine's speed during the
+ * cell (other tenants, clock) weighs on both sides alike — a steady drift cancels out — and
+ * the ratio stays honest. Each slice runs for `sliceMs`, or over the next share of indexes
+ * when the cell is a fixed number of operations (`totalOps`, each side running every index
+ * once). A slice ends when its last operation does, so fewer, longer slices cost a pipeline
+ * with long latencies less of its ramp-up and drain.
  */
 export async function runPaired(options: {
   concurrency: number;
@@ -101,8 +103,14 @@ export async function runPaired(options: {
     const maxOps = opsPerSlice === undefined || options.totalOps === undefined ? undefined : Math.max(0, Math.min(opsPerSlice, options.totalOps - firstIndex));
     if (maxOps === 0) break;
     const durationMs = opsPerSlice === undefined ? options.sliceMs : 10 * 60_000;
-    service.push(await measure({ concurrency: options.concurrency, durationMs, maxOps, firstIndex, op: options.service }));
-    floor.push(await measure({ concurrency: options.concurrency, durationMs, maxOps, firstIndex, op: options.floor }));
+    const run = (op: Op) => measure({ concurrency: options.concurrency, durationMs, maxOps, firstIndex, op });
+    if (slice % 2 === 0) {
+      service.push(await run(options.service));
+      floor.push(await run(options.floor));
+    } else {
+      floor.push(await run(options.floor));
+      service.push(await run(options.service));
+    }
   }
   return { service: summarise(service), floor: summarise(floor) };
 }
