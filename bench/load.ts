@@ -82,9 +82,9 @@ export async function runLoad(options: { concurrency: number; durationMs: number
  * The service and its floor measured in slices ordered service, floor, floor, service (and so
  * on) rather than one after the other, so that a change in the machine's speed during the
  * cell (other tenants, clock) weighs on both sides alike — a steady drift cancels out — and
- * the ratio stays honest. Each slice runs for `sliceMs`, or over the next share of indexes
- * when the cell is a fixed number of operations (`totalOps`, each side running every index
- * once). A slice ends when its last operation does, so fewer, longer slices cost a pipeline
+ * the ratio stays honest. Each slice runs for `sliceMs`, or, when the cell is a fixed number
+ * of operations (`totalOps`, each side running every index once), over the next share of
+ * indexes. A slice ends when its last operation does, so fewer, longer slices cost a pipeline
  * with long latencies less of its ramp-up and drain.
  */
 export async function runPaired(options: {
@@ -92,17 +92,17 @@ export async function runPaired(options: {
   service: Op;
   floor: Op;
   slices: number;
-  sliceMs: number;
-  totalOps?: number;
-}): Promise<{ service: LoadResult; floor: LoadResult }> {
+} & ({ sliceMs: number; totalOps?: undefined } | { totalOps: number; sliceMs?: undefined })): Promise<{ service: LoadResult; floor: LoadResult }> {
   const service: Measured[] = [];
   const floor: Measured[] = [];
-  const opsPerSlice = options.totalOps === undefined ? undefined : Math.ceil(options.totalOps / options.slices);
+  const { totalOps } = options;
+  const opsPerSlice = totalOps === undefined ? 0 : Math.ceil(totalOps / options.slices);
+  // A fixed number of operations is bounded by its count; the time bound is only a backstop.
+  const durationMs = options.sliceMs ?? 10 * 60_000;
   for (let slice = 0; slice < options.slices; slice++) {
-    const firstIndex = opsPerSlice === undefined ? 0 : slice * opsPerSlice;
-    const maxOps = opsPerSlice === undefined || options.totalOps === undefined ? undefined : Math.max(0, Math.min(opsPerSlice, options.totalOps - firstIndex));
-    if (maxOps === 0) break;
-    const durationMs = opsPerSlice === undefined ? options.sliceMs : 10 * 60_000;
+    const firstIndex = slice * opsPerSlice;
+    const maxOps = totalOps === undefined ? undefined : Math.min(opsPerSlice, totalOps - firstIndex);
+    if (maxOps !== undefined && maxOps <= 0) break;
     const run = (op: Op) => measure({ concurrency: options.concurrency, durationMs, maxOps, firstIndex, op });
     if (slice % 2 === 0) {
       service.push(await run(options.service));

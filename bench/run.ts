@@ -191,7 +191,6 @@ async function main(): Promise<void> {
       const { service, floor } = await runPaired({
         concurrency,
         slices: SLICES,
-        sliceMs: 0,
         totalOps: keys.length,
         service: async (index) => {
           const response = await http.send(stack.url(`/${order[index] ?? ''}`), 'GET');

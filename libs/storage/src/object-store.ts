@@ -2,10 +2,10 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
+import { AppError } from '@imagehost/errors';
 
 /** minio-js's single-request PutObject of a Buffer (private in its typings). */
 type UploadBuffer = (bucket: string, key: string, headers: Record<string, string>, bytes: Buffer) => Promise<unknown>;
-import { AppError } from '@imagehost/errors';
 
 export interface ObjectStoreSettings {
   readonly endpoint: string;

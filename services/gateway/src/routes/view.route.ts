@@ -74,10 +74,10 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
 
     // Small versions read again come whole from the cache; the rest stream from S3.
     const { cache, objects } = deps;
-    const cached = cache.accepts(record.bytes) ? cache.get(record.objectKey) : undefined;
+    const cacheable = cache.accepts(record.bytes);
     const whole =
-      cached ??
-      (cache.accepts(record.bytes) && cache.admits(record.objectKey)
+      (cacheable ? cache.get(record.objectKey) : undefined) ??
+      (cacheable && cache.admits(record.objectKey)
         ? await cache.getOrLoad(record.objectKey, () => objects.readObject(record.objectKey, record.bytes))
         : undefined);
     const body =
