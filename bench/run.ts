@@ -1,7 +1,7 @@
 // `npm run bench`: the service against the physical floor of the same work, side by side on
 // the same backends in one run. Prints a table of ratios (service ÷ floor) and writes it as
 // JSON and Markdown into bench/results/, with a line appended to bench/results/history.md.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -170,6 +170,16 @@ async function main(): Promise<void> {
     report({ scenario: 'lookup', size: 'record', concurrency, service: lookups });
   }
 
+  // The bound of any proxying gateway here: a bare pass-through in its own process (see
+  // pass-through.ts), read in the same cold passes against the same floor.
+  const passThrough = fork(fileURLToPath(new URL('./pass-through.js', import.meta.url)), {
+    env: { ...process.env, PASS_THROUGH_S3: JSON.stringify({ ...backends.settings.s3, bucket: stack.objects.bucket }) },
+  });
+  const passThroughPort = await new Promise<number>((resolve, reject) => {
+    passThrough.once('message', (message) => resolve((message as { port: number }).port));
+    passThrough.once('exit', () => reject(new Error('the pass-through proxy exited')));
+  });
+
   const coldCounts: Record<string, number> = { '256 KiB': 1000, '2 MiB': 300 };
   for (const size of sizes) {
     const count = coldCounts[size.label] ?? 100;
@@ -204,8 +214,35 @@ async function main(): Promise<void> {
         },
       });
       report({ scenario: 'cold read', size: `${size.label} ×${count}`, concurrency, service, floor, ratio: service.perSecond / floor.perSecond });
+      const passOrder = [...keys].sort(() => Math.random() - 0.5);
+      const bound = await runPaired({
+        concurrency,
+        slices: SLICES,
+        totalOps: keys.length,
+        service: async (index) => {
+          const record = records.get(passOrder[index] ?? '');
+          if (record === undefined) throw new Error('no record');
+          const response = await http.send(`http://127.0.0.1:${passThroughPort}/${encodeURIComponent(record.objectKey)}`, 'GET');
+          if (response.status !== 200 || response.body.length !== record.bytes) throw new Error(`pass-through answered ${response.status}`);
+          return response.status;
+        },
+        floor: async (index) => {
+          const record = records.get(floorOrder[index] ?? '');
+          if (record === undefined) throw new Error('no record');
+          await stack.objects.readObject(record.objectKey, record.bytes);
+        },
+      });
+      report({
+        scenario: 'cold read, bare proxy',
+        size: `${size.label} ×${count}`,
+        concurrency,
+        service: bound.service,
+        floor: bound.floor,
+        ratio: bound.service.perSecond / bound.floor.perSecond,
+      });
     }
   }
+  passThrough.disconnect();
 
   // Delete: DELETEs per second, then the time until the reaper has purged every byte.
   const small = sizes[0]?.bytes ?? Buffer.alloc(0);
@@ -328,12 +365,12 @@ async function main(): Promise<void> {
   if (!existsSync(historyFile)) {
     writeFileSync(
       historyFile,
-      '# Benchmark history\n\nOne line per run of `npm run bench` (ratios are service ÷ floor; targets: upload c16 ≥ 0.7, hot read ≥ 1.0, cold read ≥ 0.8, queue hop p50 < 5 ms, gateway RSS < 300 MiB in the 10 MiB burst).\n\n| date | commit | note | upload c16 256K / 2M | hot read c16 256K / 2M | cold read c16 256K / 2M | hop p50 ms | burst gateway peak MiB |\n|---|---|---|---|---|---|---|---|\n',
+      '# Benchmark history\n\nOne line per run of `npm run bench` (ratios are service ÷ floor; targets: upload c16 ≥ 0.7, hot read ≥ 1.0, cold read ≥ 0.8, queue hop p50 < 5 ms, gateway RSS < 300 MiB in the 10 MiB burst).\n\n| date | commit | note | upload c16 256K / 2M | hot read c16 256K / 2M | cold read c16 256K / 2M | hop p50 ms | burst gateway peak MiB | bare proxy cold c16 256K / 2M |\n|---|---|---|---|---|---|---|---|---|\n',
     );
   }
   appendFileSync(
     historyFile,
-    `| ${result.date} | ${commit} | ${process.env.BENCH_NOTE ?? ''} | ${fmt(pick('upload', '256', 16), 2)} / ${fmt(pick('upload', '2 MiB', 16), 2)} | ${fmt(pick('hot read', '256', 16), 2)} / ${fmt(pick('hot read', '2 MiB', 16), 2)} | ${fmt(pick('cold read', '256', 16), 2)} / ${fmt(pick('cold read', '2 MiB', 16), 2)} | ${fmt(hop.p50Ms, 2)} | ${fmt(burstPeak / MiB)} |\n`,
+    `| ${result.date} | ${commit} | ${process.env.BENCH_NOTE ?? ''} | ${fmt(pick('upload', '256', 16), 2)} / ${fmt(pick('upload', '2 MiB', 16), 2)} | ${fmt(pick('hot read', '256', 16), 2)} / ${fmt(pick('hot read', '2 MiB', 16), 2)} | ${fmt(pick('cold read', '256', 16), 2)} / ${fmt(pick('cold read', '2 MiB', 16), 2)} | ${fmt(hop.p50Ms, 2)} | ${fmt(burstPeak / MiB)} | ${fmt(pick('cold read, bare proxy', '256', 16), 2)} / ${fmt(pick('cold read, bare proxy', '2 MiB', 16), 2)} |\n`,
   );
   console.log(`\nwritten: bench/results/latest.json, latest.md; history line appended`);
 }

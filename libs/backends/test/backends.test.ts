@@ -94,6 +94,12 @@ describe('FerretDB lookups by _id', () => {
     if (alone === undefined) return; // a real MongoDB (from MONGO_URL) always has this index
     expect(alone).toMatch(/SEARCH \S+ USING INDEX \S+__id_/);
     expect(await plan({ _id: 'image40', keyHash: 'hash40', deletedAt: null })).toMatch(/SEARCH \S+ USING INDEX \S+__id_/);
+    // A batch of lookups by key (the gateway's reads): one search of the index per key.
+    expect(await plan({ _id: { $in: ['image3', 'image40', 'absent'] } })).toMatch(/SEARCH \S+ USING INDEX \S+__id_/);
+    const batch = await images.find({ _id: { $in: ['image3', 'image40', 'absent', 'image40'] }, keyHash: { $ne: 'hash3' } }).toArray();
+    expect(batch.map((image) => image._id)).toEqual(['image40']);
+    // Only strings and ObjectIDs are narrowed; other values still match as MongoDB says.
+    expect(await images.countDocuments({ _id: { $in: ['image1', /^image4\d$/] } })).toBe(11);
 
     // Narrowed by _id, the other conditions still decide.
     expect(await images.findOne({ _id: 'image40', keyHash: 'hash41' })).toBeNull();

@@ -134,8 +134,21 @@ export class ImageRepository {
 
   /** The records of these images, deleted ones included, by key. */
   async findMany(imageKeys: readonly string[]): Promise<Map<string, ImageRecord>> {
-    const records = await callMongo('findMany', () => this.model.find({ _id: { $in: [...imageKeys] } }).lean<ImageRecord[]>().exec());
+    // Through the driver, as findAny, and in one round trip: the gateway's batched lookups
+    // come here. Every MongoDB-protocol server answers `_id: {$in}` from the `_id` index.
+    const records = await callMongo('findMany', () =>
+      this.model.collection
+        .find<ImageRecord>({ _id: { $in: [...imageKeys] } } as Record<string, unknown>, { batchSize: Math.max(imageKeys.length, 1) })
+        .toArray(),
+    );
     return new Map(records.map((record) => [record._id, record]));
+  }
+
+  /** The images as readers see them, by key: unknown and deleted ones are absent. */
+  async findLiveMany(imageKeys: readonly string[]): Promise<Map<string, ImageRecord>> {
+    const records = await this.findMany(imageKeys);
+    for (const [key, record] of records) if (record.deletedAt !== null) records.delete(key);
+    return records;
   }
 
   /** How many records there are, deleted ones included. */

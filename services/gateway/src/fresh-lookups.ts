@@ -1,48 +1,100 @@
-interface KeyState<T> {
-  readonly current: Promise<T>;
-  /** The read after `current`, shared by every caller that arrived while `current` ran. */
-  next: Promise<T> | undefined;
+interface Waiter<T> {
+  readonly resolve: (value: T | undefined) => void;
+  readonly reject: (error: unknown) => void;
 }
 
-const settled = (promise: Promise<unknown>): Promise<void> =>
-  promise.then(
-    () => undefined,
-    () => undefined,
-  );
+export interface FreshLookupsOptions {
+  /** Batches read at once; more wait and grow meanwhile. */
+  readonly maxInFlight?: number;
+  /** Keys in one batch. */
+  readonly maxBatch?: number;
+}
+
+// Two batches at a time: one is read while the next gathers, so a lone request waits for no
+// one, and under load each database round trip serves every key that arrived during the
+// previous one. Measured on the local MongoDB-protocol server, a batch of 16 keys cost 0.10 ms
+// of gateway CPU and 0.25 ms of server CPU per key, against 0.94 and 0.77 for one lookup each.
+const DEFAULT_MAX_IN_FLIGHT = 2;
+const DEFAULT_MAX_BATCH = 128;
 
 /**
- * Coalesces concurrent reads of one key without ever answering a caller from a read that
- * began before it asked. A caller that arrives while a read of its key is in flight waits for
- * the next read, which starts as soon as the current one ends and serves every caller that
- * queued meanwhile. A hot image then costs one database round trip at a time, however many
- * clients read it, and a PATCH or DELETE acknowledged before a GET arrived is always seen by
- * that GET — on every replica, with no invalidation.
+ * Looks records up by key in batches, without ever answering a caller from a read that began
+ * before it asked: a key waits for the next batch sent after its request, never joins one
+ * already in flight. Concurrent requests for one key share that next read, and requests for
+ * different keys share its round trip (`readMany` gets each key once). So a PATCH or DELETE
+ * acknowledged before a GET arrived is always seen by that GET, on every replica, with no
+ * invalidation, while a crowd of readers costs a few database round trips at a time.
  */
 export class FreshLookups<T> {
-  private readonly inFlight = new Map<string, KeyState<T>>();
+  /** Keys waiting for the next batch, with everyone waiting for each. */
+  private pending = new Map<string, Waiter<T>[]>();
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly maxInFlight: number;
+  private readonly maxBatch: number;
 
-  constructor(private readonly read: (key: string) => Promise<T>) {}
-
-  get(key: string): Promise<T> {
-    const state = this.inFlight.get(key);
-    if (state === undefined) return this.begin(key);
-    state.next ??= settled(state.current).then(() => this.begin(key));
-    return state.next;
+  constructor(
+    private readonly readMany: (keys: readonly string[]) => Promise<ReadonlyMap<string, T>>,
+    options: FreshLookupsOptions = {},
+  ) {
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
   }
 
-  private begin(key: string): Promise<T> {
-    const state: KeyState<T> = { current: this.read(key), next: undefined };
-    this.inFlight.set(key, state);
-    // Runs before the queued `next` begins (it was registered first): with no one queued the
-    // key is forgotten; otherwise `next` replaces this state when it begins.
-    void settled(state.current).then(() => {
-      if (this.inFlight.get(key) === state && state.next === undefined) this.inFlight.delete(key);
+  /** The record under `key` as the database holds it at some moment after this call. */
+  get(key: string): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve, reject) => {
+      const waiters = this.pending.get(key);
+      if (waiters === undefined) this.pending.set(key, [{ resolve, reject }]);
+      else waiters.push({ resolve, reject });
+      // Requests parsed in the same turn of the event loop go out together.
+      if (!this.scheduled && this.inFlight < this.maxInFlight) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.sendBatches();
+        });
+      }
     });
-    return state.current;
   }
 
-  /** Keys with a read in flight (for tests and metrics). */
-  get size(): number {
-    return this.inFlight.size;
+  /** Keys waiting for a batch (for tests and metrics). */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  private sendBatches(): void {
+    while (this.inFlight < this.maxInFlight && this.pending.size > 0) {
+      const batch = this.takeBatch();
+      this.inFlight += 1;
+      this.readMany([...batch.keys()])
+        .then(
+          (found) => {
+            for (const [key, waiters] of batch) for (const waiter of waiters) waiter.resolve(found.get(key));
+          },
+          (error: unknown) => {
+            for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
+          },
+        )
+        .finally(() => {
+          this.inFlight -= 1;
+          this.sendBatches();
+        });
+    }
+  }
+
+  private takeBatch(): Map<string, Waiter<T>[]> {
+    if (this.pending.size <= this.maxBatch) {
+      const batch = this.pending;
+      this.pending = new Map();
+      return batch;
+    }
+    const batch = new Map<string, Waiter<T>[]>();
+    for (const [key, waiters] of this.pending) {
+      batch.set(key, waiters);
+      this.pending.delete(key);
+      if (batch.size === this.maxBatch) break;
+    }
+    return batch;
   }
 }

@@ -45,23 +45,52 @@ describe('VersionCache', () => {
     expect(await cache.getOrLoad('gone', async () => bytes(5))).toBeDefined();
   });
 
-  it('admits a version on its second miss among the recent ones, so one-off reads pass it by', async () => {
-    const cache = new VersionCache(100, 60, 2);
-    expect(cache.admits('a')).toBe(false);
-    expect(cache.admits('a')).toBe(true);
-    // Only the last two first misses are remembered: 'b' is forgotten by the time it comes back.
-    expect(cache.admits('b')).toBe(false);
-    expect(cache.admits('c')).toBe(false);
-    expect(cache.admits('d')).toBe(false);
-    expect(cache.admits('b')).toBe(false);
-    expect(cache.admits('d')).toBe(true);
+  it('admits nothing on its first request, then into free room from its second', () => {
+    const cache = new VersionCache(100, 60);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.admits('a', 40)).toBe(false);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.admits('a', 40)).toBe(true);
+    expect(cache.admits('a', 61)).toBe(false); // over the item limit, however often asked for
+  });
+
+  it('lets a scan repeated over more versions than it holds stream past instead of churning it', () => {
+    const cache = new VersionCache(40, 10); // four versions of 10 bytes
+    const keys = Array.from({ length: 20 }, (_, n) => `v${n}`);
+    let loads = 0;
+    const read = (key: string) => {
+      if (cache.get(key) === undefined && cache.admits(key, 10)) {
+        loads += 1;
+        cache.set(key, bytes(10));
+      }
+    };
+    for (let pass = 0; pass < 4; pass += 1) keys.forEach(read);
+    // The first four of the second pass filled the free room; nothing pushed them out since.
+    expect(loads).toBe(4);
+    expect(keys.filter((key) => cache.get(key) !== undefined)).toEqual(['v0', 'v1', 'v2', 'v3']);
+  });
+
+  it('puts a version asked for more often in place of the least recently used one', () => {
+    const cache = new VersionCache(20, 10);
+    for (const key of ['a', 'b']) {
+      cache.get(key);
+      cache.get(key);
+      cache.set(key, bytes(10));
+    }
+    for (let n = 0; n < 2; n += 1) cache.get('c');
+    expect(cache.admits('c', 10)).toBe(false); // as often as 'a' (its victim): no
+    cache.get('c');
+    expect(cache.admits('c', 10)).toBe(true);
+    cache.set('c', bytes(10));
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('b')).toBeDefined();
   });
 
   it('admits a version whose load is in flight, so a crowd joins that load', async () => {
     const cache = new VersionCache(100, 60);
     let finish: (value: Buffer) => void = () => undefined;
     const pending = cache.getOrLoad('k', () => new Promise<Buffer>((resolve) => (finish = resolve)));
-    expect(cache.admits('k')).toBe(true);
+    expect(cache.admits('k', 10)).toBe(true);
     finish(bytes(10, 3));
     expect((await pending)?.equals(bytes(10, 3))).toBe(true);
   });

@@ -1,5 +1,7 @@
-/** How many versions missed once are remembered, waiting for a second request. */
-const DEFAULT_RECENT_MISSES = 8192;
+import { FrequencySketch } from './frequency-sketch.js';
+
+/** About how many distinct versions' request counts are told apart for admission. */
+const DEFAULT_TRACKED_KEYS = 8192;
 
 /**
  * The bytes of recently served image versions, least recently used out first, bounded in
@@ -7,25 +9,29 @@ const DEFAULT_RECENT_MISSES = 8192;
  * version with a new key), and every GET still looks the record up, so a PATCH or DELETE is
  * visible at once on every replica.
  *
- * A version is cached on its second request among the last few thousand misses, not its
- * first: one-off reads (a crawler, a scan of old images) stream past the cache instead of
- * pushing out what is read often. That also spares the process full garbage collections:
- * each cached buffer lives in the old generation, and caching every miss of a cold scan cost
- * the gateway a full collection every ~20 reads (5.8 ms of CPU per read; streamed, 3.0–3.4).
+ * What enters is decided by how often each version was asked for lately (TinyLFU): never on
+ * its first request, so one-off reads (a crawler, a scan of old images) stream past; into
+ * free room from its second; into a full cache only in place of a least recently used version
+ * asked for less often. A scan repeated over more images than the cache holds therefore streams
+ * instead of pushing out, one by one, everything it holds — which is what it did while every
+ * second request was admitted: each read then bought a buffer that was evicted before its next
+ * use, and cached buffers live in the old generation (a full collection every ~20 reads; 5.8 ms
+ * of gateway CPU per read, against 3.0–3.4 streamed).
  */
 export class VersionCache {
   private readonly entries = new Map<string, Buffer>();
   private readonly loading = new Map<string, Promise<Buffer | undefined>>();
-  /** Keys missed once lately, oldest first. */
-  private readonly recentMisses = new Set<string>();
+  private readonly requests: FrequencySketch;
   private size = 0;
 
   constructor(
     readonly capacityBytes: number,
     /** Larger versions are streamed from S3, never cached. */
     readonly maxItemBytes: number,
-    private readonly maxRecentMisses = DEFAULT_RECENT_MISSES,
-  ) {}
+    trackedKeys = DEFAULT_TRACKED_KEYS,
+  ) {
+    this.requests = new FrequencySketch(trackedKeys);
+  }
 
   get bytesHeld(): number {
     return this.size;
@@ -36,7 +42,13 @@ export class VersionCache {
     return bytes <= this.maxItemBytes && bytes <= this.capacityBytes;
   }
 
+  /** A request for `key`: its cached bytes, if any; counted for admission either way. */
   get(key: string): Buffer | undefined {
+    this.requests.increment(key);
+    return this.touch(key);
+  }
+
+  private touch(key: string): Buffer | undefined {
     const value = this.entries.get(key);
     if (value !== undefined) {
       // Map order is insertion order: re-inserting marks it most recently used.
@@ -58,19 +70,18 @@ export class VersionCache {
   }
 
   /**
-   * After a miss on `key`: whether to load it into the cache (it was missed recently too, or
-   * is being loaded) rather than stream it. Remembers this miss either way.
+   * After `get(key)` missed: whether to load the version (`bytes` long) into the cache rather
+   * than stream it. Yes when its load is in flight (a crowd joins it); no on its first request;
+   * then yes if it fits in free room, or if it was asked for more often than the least
+   * recently used version, the first it would push out.
    */
-  admits(key: string): boolean {
-    if (this.loading.has(key) || this.recentMisses.delete(key)) return true;
-    this.recentMisses.add(key);
-    if (this.recentMisses.size > this.maxRecentMisses) {
-      for (const oldest of this.recentMisses) {
-        this.recentMisses.delete(oldest);
-        break;
-      }
-    }
-    return false;
+  admits(key: string, bytes: number): boolean {
+    if (this.loading.has(key)) return true;
+    const frequency = this.requests.estimate(key);
+    if (frequency < 2 || !this.accepts(bytes)) return false;
+    if (this.size + bytes <= this.capacityBytes) return true;
+    const victim = this.entries.keys().next();
+    return victim.done === true || frequency > this.requests.estimate(victim.value);
   }
 
   /**
@@ -78,7 +89,7 @@ export class VersionCache {
    * one load, so a sudden crowd on a new image makes few S3 requests, not hundreds.
    */
   async getOrLoad(key: string, load: () => Promise<Buffer | undefined>): Promise<Buffer | undefined> {
-    const cached = this.get(key);
+    const cached = this.touch(key);
     if (cached !== undefined) return cached;
     const pending = this.loading.get(key);
     if (pending !== undefined) return pending;

@@ -11,7 +11,7 @@ import type { VersionCache } from '../version-cache.js';
 export interface ViewDeps {
   readonly metrics: GatewayMetrics;
   readonly cache: VersionCache;
-  /** Live records, read fresh for every request (concurrent reads of one key coalesced). */
+  /** Live records, read fresh for every request (concurrent requests share batched reads). */
   readonly records: Pick<ImageRepository, 'findLive'>;
   readonly objects: ObjectStore;
 }
@@ -72,12 +72,12 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
     }
     if (!withBody) return reply.send();
 
-    // Small versions read again come whole from the cache; the rest stream from S3.
+    // Small versions read often come whole from the cache; the rest stream from S3.
     const { cache, objects } = deps;
     const cacheable = cache.accepts(record.bytes);
     const whole =
       (cacheable ? cache.get(record.objectKey) : undefined) ??
-      (cacheable && cache.admits(record.objectKey)
+      (cacheable && cache.admits(record.objectKey, record.bytes)
         ? await cache.getOrLoad(record.objectKey, () => objects.readObject(record.objectKey, record.bytes))
         : undefined);
     const body =

@@ -73,16 +73,9 @@ func (c *collection) Query(ctx context.Context, params *backends.QueryParams) (*
 	// that logic should exist in one place
 	// TODO https://github.com/FerretDB/FerretDB/issues/3235
 	//
-	// imagehost patch: an `_id` equality narrows the query to one row even beside other
-	// conditions (a compare-and-set); the handler applies the whole filter to what this returns.
-	if params.Filter.Has("_id") {
-		v, _ := params.Filter.Get("_id")
-		switch v.(type) {
-		case string, types.ObjectID:
-			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
-			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
-		}
-	}
+	// imagehost patch: an `_id` condition narrows the query through the `_id` index even beside
+	// other conditions; the handler applies the whole filter to what this returns.
+	whereClause, args, _ = idWhereClause(params.Filter)
 
 	q += whereClause
 	q += prepareOrderByClause(params.Sort)
@@ -279,17 +272,11 @@ func (c *collection) Explain(ctx context.Context, params *backends.ExplainParams
 	// that logic should exist in one place
 	// TODO https://github.com/FerretDB/FerretDB/issues/3235
 	//
-	// imagehost patch: as in Query (an `_id` equality narrows the query even beside other
-	// conditions), but the filter counts as pushed down only when `_id` is all of it.
-	if params.Filter.Has("_id") {
-		v, _ := params.Filter.Get("_id")
-		switch v.(type) {
-		case string, types.ObjectID:
-			filterPushdown = params.Filter.Len() == 1
-			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
-			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
-		}
-	}
+	// imagehost patch: as in Query, but the filter counts as pushed down only when an `_id`
+	// equality is all of it.
+	var exact bool
+	whereClause, args, exact = idWhereClause(params.Filter)
+	filterPushdown = exact && params.Filter.Len() == 1
 
 	orderByClause := prepareOrderByClause(params.Sort)
 	sortPushdown := orderByClause != ""
@@ -541,3 +528,55 @@ func (c *collection) DropIndexes(ctx context.Context, params *backends.DropIndex
 var (
 	_ backends.Collection = (*collection)(nil)
 )
+
+// idWhereClause is an imagehost patch: the WHERE clause narrowing a query to the rows whose
+// `_id` a filter names, through the `_id` index, or "" when it names none. `_id` equal to a
+// string or ObjectID gives `= ?` (exact: those rows are the answer); `_id: {$in: [...]}` of
+// strings and ObjectIDs gives `IN (?, ...)`, one lookup in the index per value (a batch of
+// lookups by key). Anything else (other operators, other types) is left to the handler.
+func idWhereClause(filter *types.Document) (clause string, args []any, exact bool) {
+	if filter == nil || !filter.Has("_id") {
+		return "", nil, false
+	}
+
+	v, _ := filter.Get("_id")
+
+	if isIDScalar(v) {
+		return fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn), []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}, true
+	}
+
+	operator, ok := v.(*types.Document)
+	if !ok || operator.Len() != 1 || !operator.Has("$in") {
+		return "", nil, false
+	}
+
+	values, ok := must.NotFail(operator.Get("$in")).(*types.Array)
+	if !ok || values.Len() == 0 {
+		return "", nil, false
+	}
+
+	placeholders := make([]string, values.Len())
+	args = make([]any, values.Len())
+
+	for i := 0; i < values.Len(); i++ {
+		value := must.NotFail(values.Get(i))
+		if !isIDScalar(value) {
+			return "", nil, false
+		}
+
+		placeholders[i] = "?"
+		args[i] = string(must.NotFail(sjson.MarshalSingleValue(value)))
+	}
+
+	return fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, strings.Join(placeholders, ", ")), args, false
+}
+
+// isIDScalar is an imagehost patch: whether v is an `_id` value the index answers for.
+func isIDScalar(v any) bool {
+	switch v.(type) {
+	case string, types.ObjectID:
+		return true
+	default:
+		return false
+	}
+}
