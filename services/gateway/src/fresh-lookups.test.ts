@@ -55,11 +55,34 @@ describe('FreshLookups', () => {
     store.write('k', 'v2'); // a PATCH is acknowledged…
     const after = lookups.get('k'); // …then this GET arrives
     await tick();
-    expect(store.reads).toHaveLength(2); // it did not join the read in flight
+    expect(store.reads).toHaveLength(1); // it did not join the read in flight…
     store.reads[0]?.finish();
-    store.reads[1]?.finish();
     expect(await before).toBe('v1');
+    await tick();
+    expect(store.reads).toHaveLength(2); // …but waits for the next one
+    store.reads[1]?.finish();
     expect(await after).toBe('v2');
+  });
+
+  it('reads a hot key once at a time, while other keys go on in the free batch', async () => {
+    const store = manualStore();
+    const lookups = new FreshLookups(store.readMany, { maxInFlight: 2 });
+    const first = lookups.get('hot');
+    await tick();
+    const crowd = Array.from({ length: 5 }, () => lookups.get('hot'));
+    const other = lookups.get('other');
+    await tick();
+    // The second slot is free, but 'hot' is being read: only 'other' goes.
+    expect(store.reads.map((read) => read.keys)).toEqual([['hot'], ['other']]);
+    store.reads[0]?.finish();
+    await first;
+    await tick();
+    expect(store.reads.map((read) => read.keys)).toEqual([['hot'], ['other'], ['hot']]);
+    store.reads[1]?.finish();
+    store.reads[2]?.finish();
+    expect(await Promise.all(crowd)).toEqual(Array(5).fill(undefined));
+    expect(await other).toBeUndefined();
+    expect(lookups.waiting).toBe(0);
   });
 
   it('splits a crowd of keys into batches of at most maxBatch', async () => {

@@ -27,7 +27,9 @@ const DEFAULT_MAX_BATCH = 128;
  */
 export class FreshLookups<T> {
   /** Keys waiting for the next batch, with everyone waiting for each. */
-  private pending = new Map<string, Waiter<T>[]>();
+  private readonly pending = new Map<string, Waiter<T>[]>();
+  /** Keys in the batches being read. */
+  private readonly reading = new Set<string>();
   private inFlight = 0;
   private scheduled = false;
   private readonly maxInFlight: number;
@@ -64,9 +66,11 @@ export class FreshLookups<T> {
   }
 
   private sendBatches(): void {
-    while (this.inFlight < this.maxInFlight && this.pending.size > 0) {
+    while (this.inFlight < this.maxInFlight) {
       const batch = this.takeBatch();
+      if (batch.size === 0) return;
       this.inFlight += 1;
+      for (const key of batch.keys()) this.reading.add(key);
       this.readMany([...batch.keys()])
         .then(
           (found) => {
@@ -78,19 +82,20 @@ export class FreshLookups<T> {
         )
         .finally(() => {
           this.inFlight -= 1;
+          for (const key of batch.keys()) this.reading.delete(key);
           this.sendBatches();
         });
     }
   }
 
+  /**
+   * Up to maxBatch waiting keys, leaving those still being read: a hot key has one read in
+   * flight at a time, whose successor serves everyone who asked meanwhile.
+   */
   private takeBatch(): Map<string, Waiter<T>[]> {
-    if (this.pending.size <= this.maxBatch) {
-      const batch = this.pending;
-      this.pending = new Map();
-      return batch;
-    }
     const batch = new Map<string, Waiter<T>[]>();
     for (const [key, waiters] of this.pending) {
+      if (this.reading.has(key)) continue;
       batch.set(key, waiters);
       this.pending.delete(key);
       if (batch.size === this.maxBatch) break;
