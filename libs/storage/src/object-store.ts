@@ -1,11 +1,23 @@
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { Client, type BucketItem } from 'minio';
 import { AppError } from '@imagehost/errors';
 
-/** minio-js's single-request PutObject of a Buffer (private in its typings). */
-type UploadBuffer = (bucket: string, key: string, headers: Record<string, string>, bytes: Buffer) => Promise<unknown>;
+/** What minio-js's own single-request upload of a Buffer uses (private in its typings). */
+interface MinioRequestInternals {
+  /** True over plain HTTP: the signature then carries the body's SHA-256. */
+  readonly enableSHA256?: boolean;
+  readonly makeRequestStreamAsync?: (
+    options: { method: string; bucketName: string; objectName: string; headers: Record<string, string | number> },
+    body: Buffer,
+    sha256sum: string,
+    statusCodes: number[],
+    region: string,
+  ) => Promise<http.IncomingMessage>;
+}
 
 export interface ObjectStoreSettings {
   readonly endpoint: string;
@@ -133,15 +145,32 @@ export class ObjectStore {
     const headers = { 'Content-Type': contentType, ...Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value])) };
     // minio-js turns a Buffer given to putObject into a stream and reads it back into a new
     // Buffer: a copy of every upload, which doubled the gateway's memory in an upload burst
-    // (64 clients × 10 MiB: 20.5 MiB of RSS per accepted upload). Its own single-request
-    // upload of a Buffer sends these bytes as they are; the headers above need none of the
-    // rewriting putObject does (they are standard or already `x-amz-meta-`).
-    const { uploadBuffer } = this.client as unknown as { uploadBuffer?: UploadBuffer };
-    await this.call('PutObject', () =>
-      typeof uploadBuffer === 'function'
-        ? uploadBuffer.call(this.client, this.bucket, key, { ...headers }, bytes)
-        : this.client.putObject(this.bucket, key, bytes, bytes.length, headers),
-    );
+    // (64 clients × 10 MiB: 20.5 MiB of RSS per accepted upload). So the Buffer is sent as it
+    // is, the way minio's own single-request upload does — minus the MD5 that one computes
+    // and then drops over plain HTTP (0.44 ms per 256 KiB, as much again as the SHA-256 the
+    // signature needs). The headers above need none of putObject's rewriting (they are
+    // standard or already `x-amz-meta-`).
+    const { enableSHA256, makeRequestStreamAsync } = this.client as unknown as MinioRequestInternals;
+    await this.call('PutObject', async () => {
+      if (typeof makeRequestStreamAsync !== 'function') {
+        await this.client.putObject(this.bucket, key, bytes, bytes.length, headers);
+        return;
+      }
+      const payloadHeaders: Record<string, string | number> =
+        enableSHA256 === true
+          ? { 'Content-Length': bytes.length }
+          : { 'Content-Length': bytes.length, 'Content-MD5': createHash('md5').update(bytes).digest('base64') };
+      const sha256 = enableSHA256 === true ? createHash('sha256').update(bytes).digest('hex') : '';
+      const response = await makeRequestStreamAsync.call(
+        this.client,
+        { method: 'PUT', bucketName: this.bucket, objectName: key, headers: { ...headers, ...payloadHeaders } },
+        bytes,
+        sha256,
+        [200],
+        '',
+      );
+      await finished(response.resume());
+    });
   }
 
   /** The user metadata an object was written with, or `undefined` when it does not exist. */
