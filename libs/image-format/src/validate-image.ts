@@ -1,5 +1,4 @@
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import sharp from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { detectImageType, type ImageContentType } from './image-format.js';
@@ -63,12 +62,11 @@ function checkDimensions(bytes: Buffer, width: number, height: number, limits: I
  * measurement of 40 at once), while the streamed decode refused every one.
  */
 async function decodeEveryPixel(bytes: Buffer, options: sharp.SharpOptions): Promise<void> {
-  const sink = new Writable({
-    write(_chunk, _encoding, done) {
-      done();
-    },
-  });
-  await pipeline(sharp(bytes, options).raw(), sink);
+  const decoder = sharp(bytes, options).raw();
+  // Flowing with no listener: each chunk of pixels is dropped as it comes, and an error
+  // (truncated or corrupt data) rejects. Only the readable side counts: the input was given whole.
+  decoder.resume();
+  await finished(decoder, { writable: false });
 }
 
 // Imported as `@imagehost/image-format/validate`, apart from the signature checks, so the
