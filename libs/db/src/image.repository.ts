@@ -66,10 +66,22 @@ export class ImageRepository {
 
   /** The record whatever its state (deleted included). */
   async findAny(imageKey: string): Promise<ImageRecord | undefined> {
-    // Every GET comes here, so it goes to the driver directly: a mongoose query captures a
-    // stack trace per call, which the gateway's profile showed on the hot read path.
-    const record = await callMongo('findAny', () => this.model.collection.findOne<ImageRecord>({ _id: imageKey } as Record<string, unknown>));
-    return record ?? undefined;
+    return (await this.findById({ _id: imageKey }, 1))[0];
+  }
+
+  /**
+   * Records by `_id` (a filter of at most `limit` of them) in one round trip. Every GET comes
+   * here, so it is a plain `find` command, not a mongoose query (which captures a stack trace
+   * per call) nor the driver's cursor (which cost 0.86 ms of client CPU per lookup against
+   * 0.57 for the command, measured on the local server).
+   */
+  private async findById(filter: Record<string, unknown>, limit: number): Promise<ImageRecord[]> {
+    return callMongo('find', async () => {
+      const db = this.connection.db;
+      if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
+      const reply = await db.command({ find: this.model.collection.collectionName, filter, limit, batchSize: limit, singleBatch: true });
+      return (reply as { cursor: { firstBatch: ImageRecord[] } }).cursor.firstBatch;
+    });
   }
 
   /**
@@ -140,13 +152,9 @@ export class ImageRepository {
       const record = await this.findAny(imageKeys[0] ?? '');
       return new Map(record === undefined ? [] : [[record._id, record]]);
     }
-    // Through the driver, as findAny, and in one round trip: the gateway's batched lookups
-    // come here. Every MongoDB-protocol server answers `_id: {$in}` from the `_id` index.
-    const records = await callMongo('findMany', () =>
-      this.model.collection
-        .find<ImageRecord>({ _id: { $in: [...imageKeys] } } as Record<string, unknown>, { batchSize: Math.max(imageKeys.length, 1) })
-        .toArray(),
-    );
+    // The gateway's batched lookups come here. Every MongoDB-protocol server answers
+    // `_id: {$in}` from the `_id` index.
+    const records = imageKeys.length === 0 ? [] : await this.findById({ _id: { $in: [...imageKeys] } }, imageKeys.length);
     return new Map(records.map((record) => [record._id, record]));
   }
 
