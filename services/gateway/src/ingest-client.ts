@@ -28,7 +28,12 @@ export class IngestClient {
     private readonly metrics: GatewayMetrics,
     /** Whether Redis answers right now (a fail-fast client's view of it). */
     private readonly redisReachable: () => boolean,
-  ) {}
+  ) {
+    // BullMQ's wait for a job puts a 'closing' listener on the queue until the job finishes:
+    // one per upload in flight, removed when its wait ends. Past ten at once Node would log
+    // "possible EventEmitter memory leak" for what is only load.
+    queue.setMaxListeners(0);
+  }
 
   /**
    * Refuses at once (503) while Redis is away, so an upload is not read, stored and then

@@ -249,4 +249,19 @@ describe('when ingest is behind', () => {
       await slow.stop();
     }
   });
+
+  it('lets many uploads wait for their ingest at once, with no warning on the gateway', async () => {
+    const slow = await TestStack.start({ services: ['gateway'], env: { INGEST_WAIT_MS: '1000' } });
+    try {
+      const jpeg = await fixtures.baselineJpeg(40, 30);
+      const answers = await Promise.all(Array.from({ length: 16 }, (_, n) => uploadImage(slow.baseUrl, jpeg, `wait${n}.jpg`)));
+      expect(answers.map((answer) => answer.status)).toEqual(Array(16).fill(202));
+      expect((await slow.jobCounts()).ingest.waiting).toBe(16);
+      // Each waiting upload holds a listener on the queue; sixteen of them are no leak, and an
+      // operator reading "possible EventEmitter memory leak" in the logs would think otherwise.
+      expect(slow.service('gateway').lines.filter((line) => /warning/i.test(line) && !line.startsWith('{'))).toEqual([]);
+    } finally {
+      await slow.stop();
+    }
+  });
 });
