@@ -27,6 +27,9 @@ export function connectDatabase(settings: DatabaseSettings): Connection {
   });
 }
 
+/** Keys in one `_id: {$in}` query. */
+const KEYS_PER_FIND = 1000;
+
 export type InsertOutcome = { readonly inserted: true } | { readonly inserted: false; readonly existing: ImageRecord };
 
 /** Image metadata in MongoDB: the only code that reads or writes the `images` collection. */
@@ -153,9 +156,14 @@ export class ImageRepository {
       return new Map(record === undefined ? [] : [[record._id, record]]);
     }
     // The gateway's batched lookups come here. Every MongoDB-protocol server answers
-    // `_id: {$in}` from the `_id` index.
-    const records = imageKeys.length === 0 ? [] : await this.findById({ _id: { $in: [...imageKeys] } }, imageKeys.length);
-    return new Map(records.map((record) => [record._id, record]));
+    // `_id: {$in}` from the `_id` index. Each query's records come back in one reply, which
+    // MongoDB caps at 16 MiB: a thousand records are well inside it.
+    const found = new Map<string, ImageRecord>();
+    for (let at = 0; at < imageKeys.length; at += KEYS_PER_FIND) {
+      const keys = imageKeys.slice(at, at + KEYS_PER_FIND);
+      for (const record of await this.findById({ _id: { $in: keys } }, keys.length)) found.set(record._id, record);
+    }
+    return found;
   }
 
   /** The images as readers see them, by key: unknown and deleted ones are absent. */
