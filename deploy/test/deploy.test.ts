@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
 import { parse, parseAllDocuments } from 'yaml';
-import { goToolBinary } from '@imagehost/backends';
+import { MINIO_MODULE, MINIO_VERSION, MONGO_IMAGE, REDIS_IMAGE, goToolBinary } from '@imagehost/backends';
+import { freePort, testBackendSettings } from '@imagehost/testing';
 import { loadGatewayConfig, loadIngestConfig, loadReaperConfig } from '@imagehost/config';
 import { createGatewayMetrics, createJobMetrics, createReaperMetrics, createRegistry, registerQueueMetrics } from '@imagehost/ops';
 import * as core from 'kubernetes-models/v1';
@@ -159,6 +160,34 @@ describe('docker-compose.yml', () => {
       Object.entries(compose.services.gateway?.environment ?? {}).map(([key, value]) => [key, value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]),
     );
     expect(() => loadGatewayConfig(interpolated)).not.toThrow();
+  });
+
+  it('names only pinned images, and builds MinIO from the source the local backends build', () => {
+    const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8'), { merge: true }) as {
+      services: Record<string, { image?: string; build?: { context: string } }>;
+    };
+    // The same tags the testcontainers path starts: one owner, no floating `redis:7`.
+    expect(compose.services.redis?.image).toBe(REDIS_IMAGE);
+    expect(compose.services.mongo?.image).toBe(MONGO_IMAGE);
+    for (const image of [REDIS_IMAGE, MONGO_IMAGE]) expect(image).toMatch(/^[a-z]+:\d+\.\d+\.\d+$/);
+    expect(compose.services.minio?.build?.context).toBe('deploy/minio');
+    const dockerfile = readFileSync(`${root}deploy/minio/Dockerfile`, 'utf8');
+    expect(dockerfile).toContain(`ARG MINIO_VERSION=${MINIO_VERSION}`);
+    expect(dockerfile).toContain(`go install ${MINIO_MODULE}@\${MINIO_VERSION}`);
+    for (const from of dockerfile.matchAll(/^FROM (\S+)/gm)) expect(from[1]).toMatch(/:\d+\.\d+(\.\d+)?(-[a-z]+)?$/);
+  });
+
+  it("MinIO's health check, replayed against the suite's S3 server, passes on a live server and fails on a dead port", async () => {
+    const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8'), { merge: true }) as {
+      services: Record<string, { healthcheck?: { test: string[] } }>;
+    };
+    const [kind, shell, flag, script] = compose.services.minio?.healthcheck?.test ?? [];
+    expect([kind, shell, flag]).toEqual(['CMD', 'bash', '-c']);
+    const endpoint = new URL(testBackendSettings().s3.endpoint);
+    const against = (port: string) => (script ?? '').replace('/dev/tcp/127.0.0.1/9000', `/dev/tcp/${endpoint.hostname}/${port}`);
+    const run = promisify(execFile);
+    await expect(run('bash', ['-c', against(endpoint.port)])).resolves.toBeDefined();
+    await expect(run('bash', ['-c', against(String(await freePort()))])).rejects.toBeDefined();
   });
 });
 

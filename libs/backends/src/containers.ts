@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { S3Settings } from './types.js';
+
+// Pinned tags of published images; MinIO has none any more, so it is built from source.
+export const REDIS_IMAGE = 'redis:7.4.6';
+export const MONGO_IMAGE = 'mongo:7.0.15';
+const MINIO_BUILD_CONTEXT = fileURLToPath(new URL('../../../deploy/minio/', import.meta.url));
 
 type StartedContainer = { stop(): Promise<unknown>; getHost(): string; getMappedPort(port: number): number };
 
@@ -39,7 +45,7 @@ function stopper(container: StartedContainer): () => Promise<void> {
 
 export async function startRedisContainer(): Promise<ContainerBackend<string>> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const container = await new GenericContainer('redis:7')
+  const container = await new GenericContainer(REDIS_IMAGE)
     .withExposedPorts(6379)
     .withCommand(['redis-server', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes'])
     .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'))
@@ -49,7 +55,7 @@ export async function startRedisContainer(): Promise<ContainerBackend<string>> {
 
 export async function startMongoContainer(): Promise<ContainerBackend<string>> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const container = await new GenericContainer('mongo:7')
+  const container = await new GenericContainer(MONGO_IMAGE)
     .withExposedPorts(27017)
     .withWaitStrategy(Wait.forLogMessage(/Waiting for connections/))
     .start();
@@ -61,7 +67,8 @@ export async function startMinioContainer(
   bucket: string,
 ): Promise<ContainerBackend<S3Settings>> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const container = await new GenericContainer('minio/minio')
+  const image = await GenericContainer.fromDockerfile(MINIO_BUILD_CONTEXT).build('imagehost-minio:local', { deleteOnExit: false });
+  const container = await image
     .withExposedPorts(9000)
     .withEnvironment({ MINIO_ROOT_USER: credentials.accessKey, MINIO_ROOT_PASSWORD: credentials.secretKey })
     .withCommand(['server', '/data'])

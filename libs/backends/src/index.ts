@@ -9,7 +9,8 @@ export {
   s3FromEnvironment,
 } from './environment.js';
 export { pingRedis } from './local/redis.js';
-export { pingMongo } from './local/ferretdb.js';
-export { pingS3 } from './local/versitygw.js';
-export { FERRETDB_VERSION, VERSITYGW_VERSION, goToolBinary } from './local/go-binaries.js';
+export { pingMongo, startLocalMongo } from './local/mongo-java-server.js';
+export { pingS3 } from './local/minio.js';
+export { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './local/go-binaries.js';
+export { MONGO_IMAGE, REDIS_IMAGE } from './containers.js';
 export { BackendUnavailableError, type BackendSettings, type BackendSource, type Backends, type S3Settings } from './types.js';

@@ -15,9 +15,9 @@ import {
   s3BucketFromEnvironment,
   s3FromEnvironment,
 } from './environment.js';
-import { startLocalFerretdb } from './local/ferretdb.js';
+import { startLocalMinio } from './local/minio.js';
+import { startLocalMongo } from './local/mongo-java-server.js';
 import { startLocalRedis } from './local/redis.js';
-import { startLocalVersitygw } from './local/versitygw.js';
 import type { BackendSource, Backends, ProvidedBackend, S3Settings } from './types.js';
 
 export interface ProvideBackendsOptions {
@@ -70,7 +70,7 @@ async function localBackend<T>(
 /**
  * Finds or starts Redis, a MongoDB-protocol server and an S3 server, each independently, in
  * this order: URLs from the environment; containers when a Docker engine answers; local
- * server processes built and started here (redis-server, FerretDB on SQLite, versitygw).
+ * server processes built and started here (redis-server, mongo-java-server on H2, MinIO).
  * Used by `npm start` and by the test suite alike.
  */
 export async function provideBackends(options: ProvideBackendsOptions = {}): Promise<Backends> {
@@ -102,13 +102,13 @@ export async function provideBackends(options: ProvideBackendsOptions = {}): Pro
       const redis = await startLocalRedis(dir);
       return { settings: redis.url, stop: redis.process.stop };
     }),
-    provide(mongoUrl, startMongoContainer, 'ferretdb', async (dir) => {
-      const ferretdb = await startLocalFerretdb(dir);
-      return { settings: ferretdb.url, stop: ferretdb.process.stop };
+    provide(mongoUrl, startMongoContainer, 'mongo', async (dir) => {
+      const mongo = await startLocalMongo(dir);
+      return { settings: mongo.url, stop: mongo.process.stop };
     }),
-    provide(s3, () => startMinioContainer(credentials, bucket), 'versitygw', async (dir) => {
-      const versitygw = await startLocalVersitygw(dir, credentials);
-      return { settings: { endpoint: versitygw.endpoint, ...credentials, bucket }, stop: versitygw.process.stop };
+    provide(s3, () => startMinioContainer(credentials, bucket), 'minio', async (dir) => {
+      const minio = await startLocalMinio(dir, credentials);
+      return { settings: { endpoint: minio.endpoint, ...credentials, bucket }, stop: minio.process.stop };
     }),
   ];
 

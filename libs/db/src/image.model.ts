@@ -43,7 +43,7 @@ const imageSchema = new Schema<ImageRecord>(
   // No `__v`, no automatic timestamps: every write states exactly what it changes.
   { collection: 'images', versionKey: false, timestamps: false, strict: 'throw' },
 );
-// Plain indexes only: FerretDB v1 has no TTL or partial indexes.
+// Plain indexes only: what MongoDB and the local mongo-java-server both support.
 imageSchema.index({ deletedAt: 1 });
 
 export type ImageModel = Model<ImageRecord>;

@@ -39,7 +39,7 @@ export type ObjectMetadata = Readonly<Record<string, string>>;
 export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_S3_TIMEOUT_MS = 15_000;
 
-// S3 error codes meaning "no such object", as MinIO and versitygw spell them.
+// S3 error codes meaning "no such object", as S3 servers spell them.
 const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
 
 /**

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { TestStack, fixtures, multipartBody, request, truncated, uploadImage, waitFor, type FormPart, type HttpResult } from '@imagehost/testing';
 
@@ -169,38 +170,87 @@ describe('DELETE', () => {
   });
 });
 
+// One winner per race rests on the MongoDB server's single-document atomicity (proved on its
+// own in the backends' tests). Rare interleavings need many rounds to show: a stand-in that
+// let two compare-and-sets through failed these in a few rounds out of ten.
 describe('races', () => {
-  it('of 8 concurrent PATCHes with one key, exactly one wins and the image is its bytes', async () => {
-    const keys = await store(await fixtures.rgbPng());
-    const candidates = await Promise.all(Array.from({ length: 8 }, (_, i) => fixtures.baselineJpeg(20 + i, 20)));
-    const results = await Promise.all(candidates.map((bytes) => patch(keys.image_key, bytes, keys.update_key)));
-    const statuses = results.map((r) => r.status);
-    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
-    for (const status of statuses.filter((s) => s !== 200)) expect([403, 404, 409]).toContain(status);
-    const winner = statuses.indexOf(200);
-    expect((await served(keys.image_key)).body.equals(candidates[winner] ?? Buffer.alloc(0))).toBe(true);
-    const winnerKeys = results[winner]?.json as unknown as Keys;
-    expect((await patch(keys.image_key, await fixtures.rgbPng(), winnerKeys.update_key)).status).toBe(200);
-    await waitFor('the losers to be reaped', async () => ((await objectsOf(keys.image_key)).length === 1 ? true : undefined));
-  });
+  const PATCH_RACE_ROUNDS = 20;
+  const PATCH_DELETE_ROUNDS = 50;
 
-  it('a PATCH and a DELETE with the original keys never both succeed, and the end state is the winner’s', async () => {
-    for (let round = 0; round < 10; round++) {
+  it(`of 8 concurrent PATCHes with one key, exactly one wins and the image is its bytes (${PATCH_RACE_ROUNDS} rounds)`, async () => {
+    const candidates = await Promise.all(Array.from({ length: 8 }, (_, i) => fixtures.baselineJpeg(20 + i, 20)));
+    const stored: string[] = [];
+    for (let round = 0; round < PATCH_RACE_ROUNDS; round++) {
       const keys = await store(await fixtures.rgbPng());
-      const replacement = await fixtures.baselineJpeg(10 + round, 10);
-      const [patched, deleted] = await Promise.all([patch(keys.image_key, replacement, keys.update_key), del(keys.image_key, keys.delete_key)]);
+      stored.push(keys.image_key);
+      const results = await Promise.all(candidates.map((bytes) => patch(keys.image_key, bytes, keys.update_key)));
+      const statuses = results.map((r) => r.status);
+      expect([round, statuses.filter((s) => s === 200).length]).toEqual([round, 1]);
+      for (const status of statuses.filter((s) => s !== 200)) expect([403, 404, 409]).toContain(status);
+      const winner = statuses.indexOf(200);
+      expect((await served(keys.image_key)).body.equals(candidates[winner] ?? Buffer.alloc(0))).toBe(true);
+      // Only the winner's keys work: the original update key is dead, the winner's is live.
+      const winnerKeys = results[winner]?.json as unknown as Keys;
+      expect((await patch(keys.image_key, await fixtures.rgbPng(), keys.update_key)).status).toBe(403);
+      expect((await del(keys.image_key, winnerKeys.delete_key)).status).toBe(200);
+    }
+    // The losers' uploads and the deleted images are reaped: nothing of these images is left.
+    await waitFor('the losers and the deleted images to be purged', async () => {
+      const left = await Promise.all(stored.map(async (key) => (await objectsOf(key)).length + ((await stack.images.findAny(key)) === undefined ? 0 : 1)));
+      return left.every((n) => n === 0) ? true : undefined;
+    }, 30_000);
+  }, 180_000);
+
+  it(`a PATCH and a DELETE with the original keys never both succeed, and the end state is the winner’s (${PATCH_DELETE_ROUNDS} rounds)`, async () => {
+    // A DELETE is one compare-and-set; a PATCH's comes after its upload and ingest. Sent at
+    // once, the DELETE always wins, so each round delays it by another fraction of a PATCH's
+    // time: the rounds sweep it across the moment the ingest worker switches the version.
+    let calibration = await store(await fixtures.rgbPng());
+    const patchMs: number[] = [];
+    for (let n = 0; n < 3; n++) {
+      const started = performance.now();
+      const result = await patch(calibration.image_key, await fixtures.baselineJpeg(12, 12), calibration.update_key);
+      patchMs.push(performance.now() - started);
+      calibration = result.json as unknown as Keys;
+    }
+    const typicalPatchMs = patchMs.sort((x, y) => x - y)[1] ?? 0;
+
+    const outcomes = { patched: 0, deleted: 0 };
+    for (let round = 0; round < PATCH_DELETE_ROUNDS; round++) {
+      const keys = await store(await fixtures.rgbPng());
+      const replacement = await fixtures.baselineJpeg(10 + (round % 40), 10);
+      const deleteAfterMs = ((round % 25) / 25) * 1.5 * typicalPatchMs;
+      const [patched, deleted] = await Promise.all([
+        patch(keys.image_key, replacement, keys.update_key),
+        sleep(deleteAfterMs).then(() => del(keys.image_key, keys.delete_key)),
+      ]);
       const winners = [patched.status, deleted.status].filter((s) => s === 200);
       expect([round, winners.length]).toEqual([round, 1]);
       const got = await served(keys.image_key);
+      const record = await stack.images.findAny(keys.image_key);
       if (deleted.status === 200) {
-        expect([403, 404, 409]).toContain(patched.status);
-        expect(got.status).toBe(404);
+        outcomes.deleted++;
+        expect([round, patched.status, [403, 404, 409].includes(patched.status)]).toEqual([round, patched.status, true]);
+        expect([round, got.status]).toEqual([round, 404]);
+        // Deleted: a tombstone until the reaper purges it, never a live record.
+        expect([round, record === undefined || record.deletedAt !== null]).toEqual([round, true]);
       } else {
-        expect(deleted.status).toBe(403);
-        expect(got.body.equals(replacement)).toBe(true);
+        outcomes.patched++;
+        expect([round, deleted.status]).toEqual([round, 403]);
+        expect([round, got.status, got.body.equals(replacement)]).toEqual([round, 200, true]);
+        expect([round, record?.deletedAt]).toEqual([round, null]);
+        // The replacement's keys rule now: its delete key deletes.
+        const fresh = patched.json as unknown as Keys;
+        expect([round, (await del(keys.image_key, fresh.delete_key)).status]).toEqual([round, 200]);
       }
     }
-  });
+    // The sweep did cross the switch: both sides won some rounds.
+    expect(outcomes.patched).toBeGreaterThan(0);
+    expect(outcomes.deleted).toBeGreaterThan(0);
+    // Every image ends deleted; the reaper must leave no object without a record.
+    expect((await del(calibration.image_key, calibration.delete_key)).status).toBe(200);
+    await stack.waitUntilConsistent(30_000);
+  }, 180_000);
 });
 
 describe('logs', () => {

@@ -1,46 +1,16 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { BackendUnavailableError } from '../types.js';
 import { findFreePort } from './free-port.js';
-import { commandExists, runCommand } from './run-command.js';
+import { debianTool } from './debian-packages.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
-const REDIS_CANDIDATES = ['redis-server', '/usr/bin/redis-server', '/usr/sbin/redis-server'];
-
-async function findRedisServer(): Promise<string | undefined> {
-  for (const candidate of REDIS_CANDIDATES) {
-    if (candidate.startsWith('/') ? existsSync(candidate) : await commandExists(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** Finds Debian's redis-server, installing the package with apt-get when it is missing. */
+/** Debian's redis-server, installed with apt-get when it is missing. */
 export async function redisServerBinary(): Promise<string> {
-  const found = await findRedisServer();
-  if (found !== undefined) return found;
-
-  const isRoot = process.getuid?.() === 0;
-  const sudo = !isRoot && (await commandExists('sudo', ['-n', 'true'])) ? ['sudo', '-n'] : [];
-  if (!isRoot && sudo.length === 0) {
-    throw new BackendUnavailableError(
-      'redis-server is not installed and this user cannot install it: run `apt-get install redis-server` as root, or set REDIS_URL.',
-    );
-  }
-  process.stderr.write('[backends] installing redis-server with apt-get\n');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const [command, ...prefix] = [...sudo, 'apt-get'];
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', 'redis-server']]) {
-    const result = await runCommand(command ?? 'apt-get', [...prefix, ...args], { env });
-    if (result.code !== 0) {
-      throw new BackendUnavailableError(
-        `apt-get ${args[0]} failed while installing redis-server (${result.output.trim().slice(-500)}): install redis-server by hand or set REDIS_URL.`,
-      );
-    }
-  }
-  const installed = await findRedisServer();
-  if (installed === undefined) throw new BackendUnavailableError('redis-server is still missing after apt-get install: set REDIS_URL.');
-  return installed;
+  return debianTool({
+    candidates: ['redis-server', '/usr/bin/redis-server', '/usr/sbin/redis-server'],
+    packages: ['redis-server'],
+    otherwise: 'set REDIS_URL',
+  });
 }
 
 export async function pingRedis(url: string): Promise<void> {

@@ -8,6 +8,8 @@ export interface ServerProcessOptions {
   readonly name: string;
   readonly command: string;
   readonly args: readonly string[];
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
   /** stdout and stderr of the server go here, so a failure can quote them. */
   readonly logFile: string;
   /** Resolves once the server answers its own protocol; called until it does. */
@@ -42,9 +44,9 @@ function tailOf(file: string, bytes = 2000): string {
  * (SIGTERM, then SIGKILL after a grace period).
  */
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
-  const { name, command, args, logFile, probe, startTimeoutMs = 30_000 } = options;
+  const { name, command, args, env, logFile, probe, startTimeoutMs = 30_000 } = options;
   const logFd = openSync(logFile, 'a');
-  const child = spawn(command, [...args], { stdio: ['ignore', logFd, logFd] });
+  const child = spawn(command, [...args], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
   closeSync(logFd);
   liveChildren.add(child);
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Client } from 'minio';
 import type { S3Settings } from '../types.js';
 import { findFreePort } from './free-port.js';
-import { versitygwBinary } from './go-binaries.js';
+import { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './go-binaries.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
 export async function pingS3(settings: Omit<S3Settings, 'bucket'>): Promise<void> {
@@ -20,30 +20,29 @@ export async function pingS3(settings: Omit<S3Settings, 'bucket'>): Promise<void
   await client.listBuckets();
 }
 
-/** Starts versitygw with its POSIX backend on a free loopback port. */
-export async function startLocalVersitygw(
+/** Starts the real MinIO server on one folder, on a free loopback port. */
+export async function startLocalMinio(
   dataDir: string,
   credentials: { accessKey: string; secretKey: string; region: string },
 ): Promise<{ endpoint: string; process: ServerProcess }> {
-  const binary = await versitygwBinary();
-  const port = await findFreePort();
+  const binary = await goToolBinary(MINIO_MODULE, MINIO_VERSION);
+  const [port, consolePort] = [await findFreePort(), await findFreePort()];
   const endpoint = `http://127.0.0.1:${port}`;
   const root = join(dataDir, 'objects');
   mkdirSync(root, { recursive: true });
   const server = await startServerProcess({
-    name: 'versitygw',
+    name: 'MinIO',
     command: binary,
-    args: [
-      '--port', `127.0.0.1:${port}`,
-      '--access', credentials.accessKey,
-      '--secret', credentials.secretKey,
-      '--region', credentials.region,
-      '--keep-alive',
-      '--quiet',
-      'posix',
-      root,
-    ],
-    logFile: join(dataDir, 'versitygw.log'),
+    args: ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, root],
+    env: {
+      MINIO_ROOT_USER: credentials.accessKey,
+      MINIO_ROOT_PASSWORD: credentials.secretKey,
+      MINIO_REGION: credentials.region,
+      // No web console and no update checks: this server is for the project's own processes.
+      MINIO_BROWSER: 'off',
+      MINIO_UPDATE: 'off',
+    },
+    logFile: join(dataDir, 'minio.log'),
     probe: () => pingS3({ endpoint, ...credentials }),
   });
   return { endpoint, process: server };
