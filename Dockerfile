@@ -10,11 +10,12 @@ COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY libs libs
 COPY services services
 COPY scripts scripts
+COPY tools tools
 RUN npm ci --no-audit --no-fund \
  && npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && find libs services -name src -type d -prune -exec rm -rf {} + \
- && rm -rf libs/testing libs/backends
+ && rm -rf tools
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ARG SERVICE=gateway

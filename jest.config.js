@@ -22,14 +22,14 @@ export default {
     {
       ...shared,
       displayName: 'unit',
-      testMatch: ['<rootDir>/libs/*/src/**/*.test.ts', '<rootDir>/services/*/src/**/*.test.ts'],
+      testMatch: ['<rootDir>/libs/*/src/**/*.test.ts', '<rootDir>/services/*/src/**/*.test.ts', '<rootDir>/tools/*/src/**/*.test.ts'],
     },
     {
       ...shared,
       displayName: 'integration',
-      testMatch: ['<rootDir>/libs/*/test/**/*.test.ts', '<rootDir>/services/*/test/**/*.test.ts', '<rootDir>/deploy/test/**/*.test.ts', '<rootDir>/soak/test/**/*.test.ts'],
-      globalSetup: '<rootDir>/libs/testing/dist/global-setup.js',
-      globalTeardown: '<rootDir>/libs/testing/dist/global-teardown.js',
+      testMatch: ['<rootDir>/libs/*/test/**/*.test.ts', '<rootDir>/tools/*/test/**/*.test.ts', '<rootDir>/services/*/test/**/*.test.ts', '<rootDir>/deploy/test/**/*.test.ts', '<rootDir>/soak/test/**/*.test.ts'],
+      globalSetup: '<rootDir>/tools/testing/dist/global-setup.js',
+      globalTeardown: '<rootDir>/tools/testing/dist/global-teardown.js',
     },
   ],
 };

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { backendEnvironment, provideBackends } from '@imagehost/backends';
 import { ImageRepository, connectDatabase, type ImageRecord } from '@imagehost/db';
 import { validateImage } from '@imagehost/image-format/validate';
-import { generateImageKey, generateVersionId, objectKeyFor } from '@imagehost/keys';
+import { generateImageKey, generateVersionId, imageObjectsPrefix, objectKeyFor } from '@imagehost/keys';
 import { ObjectStore } from '@imagehost/storage';
 import { TestStack, multipartBody, readRss, uniqueName } from '@imagehost/testing';
 import { httpClient, runLoad, runPaired, type LoadResult } from './load.js';
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
   });
   const deletedAt = performance.now();
   for (;;) {
-    const left = await Promise.all(deletable.map((k) => stack.objects.listObjectKeys(`images/${k.image_key}/`)));
+    const left = await Promise.all(deletable.map((k) => stack.objects.listObjectKeys(imageObjectsPrefix(k.image_key))));
     if (left.every((objects) => objects.length === 0)) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

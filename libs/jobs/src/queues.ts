@@ -1,16 +1,15 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
-import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError, encodeJobFailure } from '@imagehost/errors';
-import { isImageKey, isSha256Hex } from '@imagehost/keys';
+import { isImageKey, isObjectKey, isSha256Hex, isVersionId } from '@imagehost/keys';
 
 // The one definition of every queue: its name, payload and result. Producers and consumers
 // import these; payloads are validated again when consumed. Queue names live in Redis, so
 // renaming one is a migration, not a refactor.
 
 const imageKey = z.string().refine(isImageKey, 'not an image key');
-const versionId = z.string().regex(/^[A-Za-z0-9_-]{16}$/, 'not a version id');
-const objectKey = z.string().regex(/^images\/[A-Za-z0-9_-]{16}\/[A-Za-z0-9_-]{16}$/, 'not an image object key');
+const versionId = z.string().refine(isVersionId, 'not a version id');
+const objectKey = z.string().refine(isObjectKey, 'not an image object key');
 const keyHash = z.string().refine(isSha256Hex, 'not a SHA-256 hex digest');
 
 /** `ingest`: validate an uploaded version and record it. Carries hashes, never keys or bytes. */
@@ -213,15 +212,4 @@ export function toWorkerError(error: unknown): Error {
     return error.retryable ? new Error(encodeJobFailure(error), { cause: error }) : new UnrecoverableError(encodeJobFailure(error));
   }
   return error instanceof Error ? error : new Error(String(error));
-}
-
-/**
- * A Redis client for short commands outside BullMQ (readiness, rate limits, locks) that fails
- * at once while Redis is away instead of queueing commands: a request must not hang on it.
- */
-export function connectRedisFailFast(redisUrl: string): Redis {
-  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-  // Errors reach the callers of each command; the connection itself keeps retrying quietly.
-  redis.on('error', () => undefined);
-  return redis;
 }

@@ -4,12 +4,10 @@ import {
   IMAGE_KEY_LENGTH,
   generateCapabilityKey,
   generateImageKey,
-  generateVersionId,
   hashCapabilityKey,
   isCapabilityKey,
   isImageKey,
   isSha256Hex,
-  objectKeyFor,
 } from './keys.js';
 
 describe('keys', () => {
@@ -46,14 +44,5 @@ describe('keys', () => {
       expect(isImageKey(bad)).toBe(false);
       expect(isCapabilityKey(bad)).toBe(false);
     }
-  });
-
-  it('keeps the versions of one image under one prefix', () => {
-    const imageKey = generateImageKey();
-    const a = objectKeyFor(imageKey, generateVersionId());
-    const b = objectKeyFor(imageKey, generateVersionId());
-    expect(a).not.toBe(b);
-    expect(a.startsWith(`images/${imageKey}/`)).toBe(true);
-    expect(b.startsWith(`images/${imageKey}/`)).toBe(true);
   });
 });

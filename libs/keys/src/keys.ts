@@ -16,6 +16,7 @@ export const CAPABILITY_KEY_LENGTH = 43;
 const IMAGE_KEY_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${IMAGE_KEY_LENGTH}}$`);
 const CAPABILITY_KEY_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${CAPABILITY_KEY_LENGTH}}$`);
 const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
+const VERSION_ID_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${VERSION_ID_LENGTH}}$`);
 
 const imageKeyAlphabet = customAlphabet(URL_SAFE_ALPHABET, IMAGE_KEY_LENGTH);
 const versionIdAlphabet = customAlphabet(URL_SAFE_ALPHABET, VERSION_ID_LENGTH);
@@ -50,11 +51,10 @@ export function isCapabilityKey(value: unknown): value is string {
   return typeof value === 'string' && CAPABILITY_KEY_PATTERN.test(value);
 }
 
-export function isSha256Hex(value: unknown): value is string {
-  return typeof value === 'string' && SHA256_HEX_PATTERN.test(value);
+export function isVersionId(value: unknown): value is string {
+  return typeof value === 'string' && VERSION_ID_PATTERN.test(value);
 }
 
-/** The S3 object key of one version of one image; versions of an image share a prefix. */
-export function objectKeyFor(imageKey: string, versionId: string): string {
-  return `images/${imageKey}/${versionId}`;
+export function isSha256Hex(value: unknown): value is string {
+  return typeof value === 'string' && SHA256_HEX_PATTERN.test(value);
 }

@@ -1,30 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '@imagehost/config';
 import type { ImageRepository } from '@imagehost/db';
 import type { ReapQueue } from '@imagehost/jobs';
 import { loggerOptions } from '@imagehost/logging';
-import type { GatewayMetrics } from '@imagehost/ops';
+import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
-import type { IngestClient } from './ingest-client.js';
-import { rateLimited, setRateLimitHeaders, type RateLimitRule, type RateLimiter } from './plugins/rate-limit.js';
+import type { IngestClient } from './uploads/ingest-client.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { openApiDocument } from './openapi.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { deleteRoutes } from './routes/delete.route.js';
 import { replaceRoutes } from './routes/replace.route.js';
 import { uploadRoutes } from './routes/upload.route.js';
 import { viewRoutes } from './routes/view.route.js';
-import { ByteBudget } from './upload/byte-budget.js';
-import { FreshLookups } from './fresh-lookups.js';
-import { VersionCache } from './version-cache.js';
+import { ByteBudget } from './uploads/byte-budget.js';
+import { FreshLookups } from './reads/fresh-lookups.js';
+import { VersionCache } from './reads/version-cache.js';
 
 export interface GatewayDeps {
   readonly images: ImageRepository;
   readonly objects: ObjectStore;
   readonly ingest: IngestClient;
   readonly reapQueue: ReapQueue;
-  readonly rateLimiter: RateLimiter;
+  /** Rate-limit counters shared by every replica; per process when absent (tests). */
+  readonly rateLimitRedis?: Redis;
   readonly metrics: GatewayMetrics;
 }
 
@@ -70,27 +72,15 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     trustProxy,
   });
 
-  const { metrics, rateLimiter } = deps;
+  const { metrics } = deps;
   await app.register(errorHandlerPlugin, { onUploadRefused: (code) => metrics.uploadsRefused.inc({ reason: code }) });
   await app.register(multipart, { throwFileSizeLimit: true });
 
-  const uploadRule: RateLimitRule = { name: 'uploads', limit: config.rateLimits.uploadsPerMinute, windowMs: 60_000 };
-  const keyFailureRule: RateLimitRule = { name: 'key-failures', limit: config.rateLimits.keyFailuresPer10Minutes, windowMs: 600_000 };
-  app.addHook('onRequest', async (request, reply) => {
-    const isUpload = request.method === 'PATCH' || (request.method === 'POST' && request.routeOptions.url === '/');
-    if (isUpload) {
-      const state = await rateLimiter.hit(uploadRule, request.ip);
-      setRateLimitHeaders(reply, uploadRule, state);
-      if (state?.exceeded === true) throw rateLimited(state, 'uploads');
-    }
-    if (request.method === 'PATCH' || request.method === 'DELETE') {
-      // Guessing keys costs attempts: a client that used up its failures is refused at once.
-      const state = await rateLimiter.peek(keyFailureRule, request.ip);
-      if (state?.exceeded === true) {
-        setRateLimitHeaders(reply, keyFailureRule, state);
-        throw rateLimited(state, 'failed key attempts');
-      }
-    }
+  await app.register(rateLimitPlugin, {
+    uploadsPerMinute: config.rateLimits.uploadsPerMinute,
+    keyFailuresPer10Minutes: config.rateLimits.keyFailuresPer10Minutes,
+    redis: deps.rateLimitRedis,
+    keyPrefix: config.queuePrefix,
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
@@ -98,9 +88,6 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
-    if ((request.method === 'PATCH' || request.method === 'DELETE') && (reply.statusCode === 401 || reply.statusCode === 403)) {
-      await rateLimiter.hit(keyFailureRule, request.ip);
-    }
   });
 
   // While closing, every response ends its connection, so keep-alive clients let go and

@@ -1,20 +1,7 @@
 import { loadIngestConfig } from '@imagehost/config';
-import { ImageRepository, connectDatabase } from '@imagehost/db';
-import {
-  INGEST_QUEUE,
-  createIngestQueue,
-  createReapQueue,
-  createWorker,
-  ingestJobSchema,
-  parseJobData,
-  toWorkerError,
-  type IngestJobData,
-  type IngestJobResult,
-  connectRedisFailFast,
-} from '@imagehost/jobs';
+import { INGEST_QUEUE, createWorker, ingestJobSchema, parseJobData, toWorkerError, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { backendChecks, createJobMetrics, createRegistry, observeWorker, prepareInBackground, registerQueueMetrics, serveWorker } from '@imagehost/ops';
-import { ObjectStore } from '@imagehost/storage';
+import { connectBackends, createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, serveWorker } from '@imagehost/ops';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 
@@ -27,14 +14,9 @@ async function main(): Promise<void> {
   const log = createLogger('ingest', config.logLevel);
   restrictDecodersToJpegAndPng();
 
-  const connection = connectDatabase(config.mongo);
-  const images = new ImageRepository(connection);
-  const objects = new ObjectStore(config.s3);
-  const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
-  const ingestQueue = createIngestQueue(queueConnection);
-  const reapQueue = createReapQueue(queueConnection);
-  const redis = connectRedisFailFast(config.redisUrl);
-  const startup = prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket()]));
+  const backends = connectBackends(config, log);
+  const { images, objects, queueConnection, ingestQueue, reapQueue } = backends;
+  const checks = backends.prepareInBackground();
 
   const deps: IngestDeps = {
     images,
@@ -68,12 +50,11 @@ async function main(): Promise<void> {
     ops: config.ops,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     registry,
-    checks: [...backendChecks({ redis, images, objects }), startup],
+    checks,
     worker,
     readyFields: { concurrency: config.concurrency, queue: INGEST_QUEUE },
     closeConnections: async () => {
-      await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
-      redis.disconnect();
+      await backends.close();
     },
   });
 }

@@ -1,10 +1,7 @@
 import { loadReaperConfig } from '@imagehost/config';
-import { ImageRepository, connectDatabase } from '@imagehost/db';
 import {
   REAP_QUEUE,
   SWEEP_SCHEDULER_ID,
-  createIngestQueue,
-  createReapQueue,
   createWorker,
   parseJobData,
   reapJobSchema,
@@ -12,20 +9,10 @@ import {
   type ReapJobData,
   type ReapJobName,
   type ReapJobResult,
-  connectRedisFailFast,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import {
-  createJobMetrics,
-  createReaperMetrics,
-  createRegistry,
-  observeWorker,
-  registerQueueMetrics,
-  prepareInBackground,
-  serveWorker,
-  backendChecks,
-} from '@imagehost/ops';
-import { ObjectStore } from '@imagehost/storage';
+import { connectBackends, createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, serveWorker } from '@imagehost/ops';
+import { createReaperMetrics } from './metrics.js';
 import { reap, type ReapDeps } from './reap.handler.js';
 import { sweepLock } from './sweep-lock.js';
 
@@ -36,14 +23,9 @@ import { sweepLock } from './sweep-lock.js';
 async function main(): Promise<void> {
   const config = loadReaperConfig();
   const log = createLogger('reaper', config.logLevel);
-  const connection = connectDatabase(config.mongo);
-  const images = new ImageRepository(connection);
-  const objects = new ObjectStore(config.s3);
-  const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
-  const ingestQueue = createIngestQueue(queueConnection);
-  const reapQueue = createReapQueue(queueConnection);
-  const redis = connectRedisFailFast(config.redisUrl);
-  const startup = prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket()]));
+  const backends = connectBackends(config, log);
+  const { images, objects, queueConnection, ingestQueue, reapQueue, redis } = backends;
+  const checks = backends.prepareInBackground();
 
   // One schedule whatever the number of replicas: upserting the same id is idempotent. It is
   // upserted again every minute, so a Redis that lost its data gets its schedule back.
@@ -94,13 +76,12 @@ async function main(): Promise<void> {
     ops: config.ops,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     registry,
-    checks: [...backendChecks({ redis, images, objects }), startup],
+    checks,
     worker,
     readyFields: { concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs },
     closeConnections: async () => {
       clearInterval(reschedule);
-      await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
-      redis.disconnect();
+      await backends.close();
     },
   });
 }

@@ -1,6 +1,7 @@
 import type { ImageRepository } from '@imagehost/db';
 import type { ObjectStore } from '@imagehost/storage';
 import type { ReapJobResult } from '@imagehost/jobs';
+import { imageObjectsPrefix } from '@imagehost/keys';
 
 export interface PurgeDeps {
   readonly images: ImageRepository;
@@ -15,7 +16,7 @@ export interface PurgeDeps {
 export async function purgeImage(imageKey: string, deps: PurgeDeps): Promise<ReapJobResult> {
   const record = await deps.images.findAny(imageKey);
   if (record !== undefined && record.deletedAt === null) return { removedObjects: 0, removedRecords: 0 };
-  const objects = await deps.objects.listObjectKeys(`images/${imageKey}/`);
+  const objects = await deps.objects.listObjectKeys(imageObjectsPrefix(imageKey));
   for (const key of objects) await deps.objects.removeObject(key);
   const removedRecord = await deps.images.purgeDeleted(imageKey);
   return { removedObjects: objects.length, removedRecords: removedRecord ? 1 : 0 };

@@ -1,82 +1,89 @@
-import type { FastifyReply } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { AppError } from '@imagehost/errors';
-import type { Logger } from '@imagehost/logging';
 
-export interface RateLimitRule {
-  /** A name for the counter, e.g. `uploads`. */
+export interface RateLimitOptions {
+  /** Uploads (POST and PATCH) per client address per minute; 0 turns the rule off. */
+  readonly uploadsPerMinute: number;
+  /** Refused keys (401/403 on PATCH and DELETE) per client address per 10 minutes; 0 turns it off. */
+  readonly keyFailuresPer10Minutes: number;
+  /**
+   * Counters in Redis hold across every gateway replica; without it they are per process
+   * (in-process tests). While Redis does not answer, requests go through: an outage must not
+   * turn into a refusal of service, and uploads fail on their own without the queue.
+   */
+  readonly redis?: Redis;
+  /** Keeps the counters apart from the queues' keys in a shared Redis. */
+  readonly keyPrefix: string;
+}
+
+interface Rule {
   readonly name: string;
-  /** Allowed events per window; 0 disables the rule. */
   readonly limit: number;
   readonly windowMs: number;
 }
 
-export interface RateLimitState {
-  readonly limit: number;
-  readonly remaining: number;
-  /** Milliseconds until the window resets. */
-  readonly resetMs: number;
-  readonly exceeded: boolean;
-}
+type Check = (request: FastifyRequest, options?: { increment: false }) => Promise<{ remaining?: number; ttl?: number; isExceeded?: boolean }>;
 
-/**
- * Fixed-window counters in Redis, so a limit holds across every gateway replica. When Redis
- * does not answer the limiter lets requests through: an outage must not turn into a refusal
- * of service for reads, and uploads fail on their own without the queue.
- */
-export class RateLimiter {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly log: Logger,
-  ) {}
-
-  private keyFor(rule: RateLimitRule, client: string, now: number): { key: string; resetMs: number } {
-    const window = Math.floor(now / rule.windowMs);
-    return { key: `${this.prefix}:ratelimit:${rule.name}:${client}:${window}`, resetMs: (window + 1) * rule.windowMs - now };
-  }
-
-  /** Counts one event for `client` and reports whether it went over the limit. */
-  async hit(rule: RateLimitRule, client: string): Promise<RateLimitState | undefined> {
-    if (rule.limit === 0) return undefined;
-    const { key, resetMs } = this.keyFor(rule, client, Date.now());
-    try {
-      const results = await this.redis.multi().incr(key).pexpire(key, rule.windowMs).exec();
-      const count = Number(results?.[0]?.[1] ?? 0);
-      return { limit: rule.limit, remaining: Math.max(0, rule.limit - count), resetMs, exceeded: count > rule.limit };
-    } catch (error) {
-      this.log.warn({ err: error instanceof Error ? error.message : String(error), rule: rule.name }, 'rate limiter unavailable; letting the request through');
-      return undefined;
-    }
-  }
-
-  /** The state without counting an event: has `client` already used up the limit? */
-  async peek(rule: RateLimitRule, client: string): Promise<RateLimitState | undefined> {
-    if (rule.limit === 0) return undefined;
-    const { key, resetMs } = this.keyFor(rule, client, Date.now());
-    try {
-      const count = Number((await this.redis.get(key)) ?? 0);
-      return { limit: rule.limit, remaining: Math.max(0, rule.limit - count), resetMs, exceeded: count >= rule.limit };
-    } catch (error) {
-      this.log.warn({ err: error instanceof Error ? error.message : String(error), rule: rule.name }, 'rate limiter unavailable; letting the request through');
-      return undefined;
-    }
-  }
-}
-
-/** The standard headers (IETF RateLimit fields, in their widely deployed form). */
-export function setRateLimitHeaders(reply: FastifyReply, rule: RateLimitRule, state: RateLimitState | undefined): void {
-  if (state === undefined) return;
+/** The IETF RateLimit fields, in their widely deployed form, plus the policy. */
+function setHeaders(reply: FastifyReply, rule: Rule, remaining: number, resetMs: number): void {
   void reply.headers({
-    'ratelimit-limit': String(state.limit),
-    'ratelimit-remaining': String(state.remaining),
-    'ratelimit-reset': String(Math.ceil(state.resetMs / 1000)),
+    'ratelimit-limit': String(rule.limit),
+    'ratelimit-remaining': String(remaining),
+    'ratelimit-reset': String(Math.ceil(resetMs / 1000)),
     'ratelimit-policy': `${rule.limit};w=${Math.round(rule.windowMs / 1000)}`,
   });
 }
 
-export function rateLimited(state: RateLimitState, what: string): AppError {
-  return new AppError('RATE_LIMITED', `too many ${what}; retry in ${Math.ceil(state.resetMs / 1000)} s`, {
-    retryAfterSeconds: Math.max(1, Math.ceil(state.resetMs / 1000)),
-  });
+function refusal(what: string, resetMs: number): AppError {
+  const seconds = Math.max(1, Math.ceil(resetMs / 1000));
+  return new AppError('RATE_LIMITED', `too many ${what}; retry in ${seconds} s`, { retryAfterSeconds: seconds });
 }
+
+/**
+ * Per-address limits on uploads and on refused keys, counted by `@fastify/rate-limit` in
+ * fixed windows that start at a client's first counted request. Uploads are counted before
+ * their body is read; a client that used up its key failures is refused before its PATCH or
+ * DELETE is looked at, so guessing keys costs attempts.
+ */
+export const rateLimitPlugin = fp(
+  async (app: FastifyInstance, options: RateLimitOptions) => {
+    await app.register(rateLimit, {
+      global: false,
+      skipOnError: true,
+      ...(options.redis === undefined ? {} : { redis: options.redis, nameSpace: `${options.keyPrefix}:ratelimit:` }),
+    });
+    const counter = (rule: Rule): Check | undefined =>
+      rule.limit === 0
+        ? undefined
+        : (app.createRateLimit({ max: rule.limit, timeWindow: rule.windowMs, keyGenerator: (request) => `${rule.name}:${request.ip}` }) as Check);
+    const uploadRule: Rule = { name: 'uploads', limit: options.uploadsPerMinute, windowMs: 60_000 };
+    const keyFailureRule: Rule = { name: 'key-failures', limit: options.keyFailuresPer10Minutes, windowMs: 600_000 };
+    const uploads = counter(uploadRule);
+    const keyFailures = counter(keyFailureRule);
+
+    app.addHook('onRequest', async (request, reply) => {
+      const isUpload = request.method === 'PATCH' || (request.method === 'POST' && request.routeOptions.url === '/');
+      if (isUpload && uploads !== undefined) {
+        const { remaining = uploadRule.limit, ttl = uploadRule.windowMs, isExceeded = false } = await uploads(request);
+        setHeaders(reply, uploadRule, remaining, ttl);
+        if (isExceeded) throw refusal('uploads', ttl);
+      }
+      if ((request.method === 'PATCH' || request.method === 'DELETE') && keyFailures !== undefined) {
+        const { remaining = keyFailureRule.limit, ttl = keyFailureRule.windowMs } = await keyFailures(request, { increment: false });
+        if (remaining === 0) {
+          setHeaders(reply, keyFailureRule, 0, ttl);
+          throw refusal('failed key attempts', ttl);
+        }
+      }
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      if ((request.method === 'PATCH' || request.method === 'DELETE') && (reply.statusCode === 401 || reply.statusCode === 403)) {
+        await keyFailures?.(request);
+      }
+    });
+  },
+  { name: 'imagehost-rate-limit' },
+);

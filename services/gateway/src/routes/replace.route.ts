@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ImageRepository } from '@imagehost/db';
-import type { ByteBudget } from '../upload/byte-budget.js';
-import { readImageUpload } from '../upload/read-image-upload.js';
+import type { ByteBudget } from '../uploads/byte-budget.js';
+import { readImageUpload } from '../uploads/read-image-upload.js';
 import { imageNotFound, imageUnlockedBy, presentedKey } from './capability.js';
-import { submitVersion, type SubmitDeps } from './submit-version.js';
+import { submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
 import { isImageKey } from '@imagehost/keys';
 
 export interface ReplaceDeps extends SubmitDeps {

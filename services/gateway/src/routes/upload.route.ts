@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { generateImageKey } from '@imagehost/keys';
-import type { ByteBudget } from '../upload/byte-budget.js';
-import { readImageUpload } from '../upload/read-image-upload.js';
-import { submitVersion, type SubmitDeps } from './submit-version.js';
+import type { ByteBudget } from '../uploads/byte-budget.js';
+import { readImageUpload } from '../uploads/read-image-upload.js';
+import { submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
 
 export interface UploadDeps extends SubmitDeps {
   readonly budget: ByteBudget;

@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
-import type { GatewayMetrics } from '@imagehost/ops';
+import type { GatewayMetrics } from '../metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
-import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../http/conditional.js';
-import { parseRange } from '../http/range.js';
+import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../reads/conditional.js';
+import { parseRange } from '../reads/range.js';
 import { findLiveImage, imageNotFound } from './capability.js';
-import type { VersionCache } from '../version-cache.js';
+import type { VersionCache } from '../reads/version-cache.js';
 
 export interface ViewDeps {
   readonly metrics: GatewayMetrics;

@@ -2,10 +2,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '@imagehost/errors';
 import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyFor } from '@imagehost/keys';
 import { ingestJobMetadata, type IngestJobData } from '@imagehost/jobs';
-import type { GatewayMetrics } from '@imagehost/ops';
+import type { GatewayMetrics } from '../metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
-import type { IngestClient, IngestJob, IngestOutcome } from '../ingest-client.js';
-import type { ImageUpload } from '../upload/read-image-upload.js';
+import type { IngestClient, IngestJob, IngestOutcome } from './ingest-client.js';
+import type { ImageUpload } from './read-image-upload.js';
 
 export interface SubmitDeps {
   readonly metrics: GatewayMetrics;

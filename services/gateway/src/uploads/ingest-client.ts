@@ -2,7 +2,7 @@ import type { QueueEvents } from 'bullmq';
 import { AppError, decodeJobFailure } from '@imagehost/errors';
 import { enqueueIngest, ingestJobId, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
-import type { GatewayMetrics } from '@imagehost/ops';
+import type { GatewayMetrics } from '../metrics.js';
 
 /** A job on the ingest queue, as `enqueue` returns it. */
 export type IngestJob = Awaited<ReturnType<IngestQueue['add']>>;

@@ -1,0 +1,65 @@
+import { Redis } from 'ioredis';
+import type { BackendsConfig } from '@imagehost/config';
+import { ImageRepository, connectDatabase } from '@imagehost/db';
+import { createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue } from '@imagehost/jobs';
+import type { Logger } from '@imagehost/logging';
+import { ObjectStore } from '@imagehost/storage';
+import { backendChecks, type ReadinessCheck } from './ops-server.js';
+import { prepareInBackground } from './prepare-in-background.js';
+
+/** What every service holds of its backends, connected the same way in each `main.ts`. */
+export interface ServiceBackends {
+  readonly images: ImageRepository;
+  readonly objects: ObjectStore;
+  readonly queueConnection: QueueConnection;
+  readonly ingestQueue: IngestQueue;
+  readonly reapQueue: ReapQueue;
+  /** For short commands outside BullMQ (readiness, rate limits, locks); fails fast. */
+  readonly redis: Redis;
+  /**
+   * Starts the start-up work in the background (indexes, the bucket, and `alsoPrepare`) and
+   * returns the readiness checks: every backend answers and that work is done. A backend that
+   * is down at start makes the service not ready rather than crash-looping.
+   */
+  prepareInBackground(alsoPrepare?: () => Promise<unknown>): readonly ReadinessCheck[];
+  /** Closes the queues, the database and Redis (after the service stopped its own work). */
+  close(): Promise<void>;
+}
+
+/**
+ * A Redis client for short commands outside BullMQ that fails at once while Redis is away
+ * instead of queueing commands: a request must not hang on it.
+ */
+export function connectRedisFailFast(redisUrl: string): Redis {
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  // Errors reach the callers of each command; the connection itself keeps retrying quietly.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** Connects a service to MongoDB, S3 and Redis (both queues and a fail-fast client). */
+export function connectBackends(config: BackendsConfig, log: Logger): ServiceBackends {
+  const connection = connectDatabase(config.mongo);
+  const images = new ImageRepository(connection);
+  const objects = new ObjectStore(config.s3);
+  const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
+  const ingestQueue = createIngestQueue(queueConnection);
+  const reapQueue = createReapQueue(queueConnection);
+  const redis = connectRedisFailFast(config.redisUrl);
+  return {
+    images,
+    objects,
+    queueConnection,
+    ingestQueue,
+    reapQueue,
+    redis,
+    prepareInBackground: (alsoPrepare) => [
+      ...backendChecks({ redis, images, objects }),
+      prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket(), alsoPrepare?.()])),
+    ],
+    close: async () => {
+      await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
+      redis.disconnect();
+    },
+  };
+}
