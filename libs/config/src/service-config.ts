@@ -79,8 +79,8 @@ const gatewaySchema = z
     HOST: z.string().min(1).default('0.0.0.0'),
     PORT: integer(8080, 0, 65535),
     MAX_UPLOAD_BYTES: integer(DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES_CEILING),
-    // Measured: RSS grows by about twice the bytes in flight (socket chunks are garbage
-    // until the next GC), so 96 MiB keeps a fresh gateway near 300 MiB under a 10 MiB burst.
+    // RSS grows by about twice the bytes in flight (socket chunks are garbage until the next
+    // GC), so this bounds the gateway well below its memory limit (bench/decisions.md#upload-memory-budget).
     UPLOAD_MEMORY_BUDGET_BYTES: integer(96 * MiB, 1, 64 * 1024 * MiB),
     INGEST_WAIT_MS: integer(10_000, 0, 10 * 60_000),
     HEADERS_TIMEOUT_MS: integer(15_000, 100, 10 * 60_000),
@@ -138,6 +138,19 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
 
+/** What both queue workers read besides their concurrency. */
+const workerVariables = {
+  JOB_LOCK_MS: integer(30_000, 1000, 10 * 60_000),
+};
+
+function workerFrom(concurrency: number, env: { JOB_LOCK_MS: number }) {
+  return {
+    concurrency,
+    /** A job whose worker stops renewing its lock this long is given to another worker. */
+    jobLockMs: env.JOB_LOCK_MS,
+  };
+}
+
 const ingestSchema = z.object({
   ...backendVariables,
   ...opsVariables(DEFAULT_OPS_PORTS.ingest),
@@ -145,11 +158,11 @@ const ingestSchema = z.object({
   MAX_IMAGE_PIXELS: integer(DEFAULT_MAX_IMAGE_PIXELS, 1, 1_000_000_000),
   // The largest canvas side browsers render: a longer side is refused whatever its pixel count.
   MAX_IMAGE_SIDE: integer(32_767, 1, 1_000_000_000),
-  // Half of a job waits on S3, MongoDB and Redis: 4 at once kept 2 cores busy where 2 left
-  // them idle (256 KiB uploads from 16 clients: 60 → 74 per second).
+  // Half of a job waits on S3, MongoDB and Redis: a few at once keep the cores busy
+  // (bench/decisions.md#ingest-concurrency).
   INGEST_CONCURRENCY: integer(4, 1, 64),
   SUPERSEDED_REAP_DELAY_MS: integer(10_000, 0, 24 * 3600_000),
-  JOB_LOCK_MS: integer(30_000, 1000, 10 * 60_000),
+  ...workerVariables,
 });
 
 /** The ingest worker's configuration: the image limits it enforces and how many jobs it runs at once. */
@@ -161,11 +174,9 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     maxImagePixels: parsed.MAX_IMAGE_PIXELS,
     maxImageSide: parsed.MAX_IMAGE_SIDE,
-    concurrency: parsed.INGEST_CONCURRENCY,
+    ...workerFrom(parsed.INGEST_CONCURRENCY, parsed),
     /** How long a replaced version stays readable for GETs that looked it up just before. */
     supersededReapDelayMs: parsed.SUPERSEDED_REAP_DELAY_MS,
-    /** A job whose worker stops renewing its lock this long is given to another worker. */
-    jobLockMs: parsed.JOB_LOCK_MS,
   });
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;
@@ -176,7 +187,7 @@ const reaperSchema = z.object({
   REAP_CONCURRENCY: integer(4, 1, 64),
   SWEEP_INTERVAL_MS: integer(5 * 60_000, 1000, 24 * 3600_000),
   SWEEP_GRACE_MS: integer(15 * 60_000, 1000, 7 * 24 * 3600_000),
-  JOB_LOCK_MS: integer(30_000, 1000, 10 * 60_000),
+  ...workerVariables,
 });
 
 /** The reaper's configuration. */
@@ -185,11 +196,43 @@ export function loadReaperConfig(env: Readonly<Record<string, string | undefined
   return Object.freeze({
     ...backendsFrom(parsed),
     ...opsFrom(parsed),
-    concurrency: parsed.REAP_CONCURRENCY,
+    ...workerFrom(parsed.REAP_CONCURRENCY, parsed),
     sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
     /** What the sweep leaves alone: anything younger than this may still be in flight. */
     sweepGraceMs: parsed.SWEEP_GRACE_MS,
-    jobLockMs: parsed.JOB_LOCK_MS,
   });
 }
 export type ReaperConfig = ReturnType<typeof loadReaperConfig>;
+
+/** The services whose configuration this package loads. */
+export const SERVICE_NAMES = ['gateway', 'ingest', 'reaper'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/** One environment variable of one service, as the configuration reference describes it. */
+export interface VariableSpec {
+  /** Start-up stops when it is unset. */
+  readonly required: boolean;
+  /** The value used when it is unset, as it would be written in the environment; `undefined` when there is none. */
+  readonly defaultValue: string | undefined;
+}
+
+/** What the schema of one variable does with an unset value: stop, fall back to a default, or leave it unset. */
+function specOf(schema: z.ZodType): VariableSpec {
+  const unset = schema.safeParse(undefined);
+  if (!unset.success) return { required: true, defaultValue: undefined };
+  const value: unknown = unset.data;
+  if (value === undefined) return { required: false, defaultValue: undefined };
+  if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`a default of type ${typeof value} has no environment form`);
+  return { required: false, defaultValue: String(value) };
+}
+
+/**
+ * Every environment variable each service reads, with its default, derived from the schemas
+ * the loaders parse with, so the configuration reference (docs/configuration.md) can be
+ * checked against the code instead of copied from it.
+ */
+export function describeServiceVariables(): Readonly<Record<ServiceName, Readonly<Record<string, VariableSpec>>>> {
+  const variablesOf = (schema: { readonly shape: Readonly<Record<string, z.ZodType>> }): Record<string, VariableSpec> =>
+    Object.fromEntries(Object.entries(schema.shape).map(([name, field]) => [name, specOf(field)]));
+  return { gateway: variablesOf(gatewaySchema), ingest: variablesOf(ingestSchema), reaper: variablesOf(reaperSchema) };
+}

@@ -74,9 +74,8 @@ export class ImageRepository {
 
   /**
    * Records by `_id` (a filter of at most `limit` of them) in one round trip. Every GET comes
-   * here, so it is a plain `find` command, not a mongoose query (which captures a stack trace
-   * per call) nor the driver's cursor (0.83–0.94 ms of client CPU per lookup against
-   * 0.57–0.62 for the command, measured on the local server).
+   * here, so it is a plain `find` command: cheaper than a mongoose query or the driver's
+   * cursor (bench/decisions.md#find-command).
    */
   private async findById(filter: Record<string, unknown>, limit: number): Promise<ImageRecord[]> {
     return callMongo('find', async () => {

@@ -1,2 +1,1 @@
 export { AppError, ERROR_CODES, isErrorCode, type ErrorBody, type ErrorCode } from './app-error.js';
-export { decodeJobFailure, encodeJobFailure } from './job-failure.js';

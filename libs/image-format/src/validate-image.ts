@@ -20,10 +20,8 @@ export interface ImageLimits {
  * The most scans a JPEG may have. libjpeg's standard progressions write 6 scans (grey), 10
  * (colour) and 18 (CMYK), mozjpeg's optimised ones fewer; 100 leaves room for hand-made scan
  * scripts and is the cap LibreOffice puts on libjpeg. The limit matters because each scan
- * makes libjpeg visit every block of its component again, however few bytes the scan takes:
- * measured with sharp, about 4 ms per extra scan at 36 megapixels, so 2,000 scans in 460 KB
- * took 10 s and a 10 MiB upload could take minutes. At 100 the worst case adds about 0.4 s,
- * a fraction of decoding such an image at all.
+ * makes libjpeg visit every block of its component again, however few bytes the scan takes,
+ * so thousands of tiny scans are a decoder-CPU bomb (bench/decisions.md#jpeg-scans).
  */
 export const MAX_JPEG_SCANS = 100;
 

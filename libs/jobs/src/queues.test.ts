@@ -46,19 +46,3 @@ describe('queue payloads', () => {
     expect(reapJobId(reap)).not.toContain(':');
   });
 });
-
-describe('toWorkerError', () => {
-  it('makes refusals unrecoverable, carrying their code, and leaves outages retryable', async () => {
-    const { UnrecoverableError } = await import('bullmq');
-    const { toWorkerError } = await import('./queues.js');
-    const { decodeJobFailure } = await import('@imagehost/errors');
-    const refused = toWorkerError(new AppError('IMAGE_UNDECODABLE', 'bad data'));
-    expect(refused).toBeInstanceOf(UnrecoverableError);
-    expect(decodeJobFailure(refused.message)?.code).toBe('IMAGE_UNDECODABLE');
-    const outage = toWorkerError(new AppError('BACKEND_UNAVAILABLE', 'S3 down'));
-    expect(outage).not.toBeInstanceOf(UnrecoverableError);
-    expect(decodeJobFailure(outage.message)?.code).toBe('BACKEND_UNAVAILABLE');
-    const unknown = new TypeError('bug');
-    expect(toWorkerError(unknown)).toBe(unknown);
-  });
-});

@@ -1,6 +1,6 @@
-import { Queue, QueueEvents, UnrecoverableError, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
+import { Queue, QueueEvents, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { z } from 'zod';
-import { AppError, encodeJobFailure } from '@imagehost/errors';
+import { AppError } from '@imagehost/errors';
 import { isImageKey, isObjectKey, isSha256Hex, isVersionId } from '@imagehost/keys';
 
 // The one definition of every queue: its name, payload and result. Producers and consumers
@@ -200,16 +200,4 @@ export function createWorker<Data, Result, Name extends string>(
     connection: connectionOptions(connection.redisUrl),
     prefix: connection.prefix,
   });
-}
-
-/**
- * What a job handler's error becomes for BullMQ. A refusal (a non-retryable AppError) is an
- * `UnrecoverableError`, so it fails the job at once instead of being retried; its code
- * travels in the message for the waiting producer. Anything else is retried with backoff.
- */
-export function toWorkerError(error: unknown): Error {
-  if (error instanceof AppError) {
-    return error.retryable ? new Error(encodeJobFailure(error), { cause: error }) : new UnrecoverableError(encodeJobFailure(error));
-  }
-  return error instanceof Error ? error : new Error(String(error));
 }

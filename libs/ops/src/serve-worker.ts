@@ -1,30 +1,39 @@
-import type { Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@imagehost/logging';
+import type { ServiceBackends } from './connect-backends.js';
 import { shutDownGracefullyOnSignal } from './graceful-shutdown.js';
+import { createJobMetrics, registerQueueMetrics } from './metrics.js';
+import { observeWorker } from './observe-worker.js';
 import { startOpsServer, type ReadinessCheck } from './ops-server.js';
 
-export interface WorkerServiceOptions {
+export interface WorkerServiceOptions<Data, Result, Name extends string> {
   readonly log: Logger;
   readonly ops: { readonly host: string; readonly port: number };
   readonly shutdownTimeoutMs: number;
+  /** The service's registry; queue gauges and job metrics are added to it here. */
   readonly registry: Registry;
+  readonly backends: ServiceBackends;
   readonly checks: readonly ReadinessCheck[];
-  readonly worker: Pick<Worker, 'waitUntilReady' | 'close'>;
+  readonly worker: Worker<Data, Result, Name>;
+  /** What a job's log lines say of it (ids, never keys). */
+  readonly describeJob: (job: Job<Data, Result, Name>) => Record<string, unknown>;
   /** Facts for the `ready` log line (queue, concurrency…). */
   readonly readyFields: Record<string, unknown>;
-  /** Closes the service's connections once the worker has stopped. */
-  readonly closeConnections: () => Promise<void>;
+  /** Stops the service's own timers before the backends close. */
+  readonly beforeClose?: () => void;
 }
 
 /**
- * The life of a queue worker process: its ops port, `ready` once the worker listens, and on
- * SIGTERM a worker that takes no new job and finishes the ones in flight before connections
- * close. A worker has no load balancer to warn, so there is no drain delay.
+ * The life of a queue worker process: its metrics and ops port, `ready` once the worker
+ * listens, and on SIGTERM a worker that takes no new job and finishes the ones in flight
+ * before connections close. A worker has no load balancer to warn, so there is no drain delay.
  */
-export async function serveWorker(options: WorkerServiceOptions): Promise<void> {
-  const { log, worker } = options;
-  const ops = await startOpsServer({ host: options.ops.host, port: options.ops.port, registry: options.registry, log, checks: options.checks });
+export async function serveWorker<Data, Result, Name extends string>(options: WorkerServiceOptions<Data, Result, Name>): Promise<void> {
+  const { log, worker, registry, backends } = options;
+  registerQueueMetrics(registry, [backends.ingestQueue, backends.reapQueue]);
+  observeWorker(worker, createJobMetrics(registry), log, options.describeJob);
+  const ops = await startOpsServer({ host: options.ops.host, port: options.ops.port, registry, log, checks: options.checks });
   await worker.waitUntilReady();
   log.info({ ...options.readyFields, opsPort: ops.port }, 'ready');
   shutDownGracefullyOnSignal({
@@ -33,6 +42,9 @@ export async function serveWorker(options: WorkerServiceOptions): Promise<void> 
     drainMs: 0,
     timeoutMs: options.shutdownTimeoutMs,
     stopIntake: () => worker.close(),
-    closeConnections: options.closeConnections,
+    closeConnections: async () => {
+      options.beforeClose?.();
+      await backends.close();
+    },
   });
 }

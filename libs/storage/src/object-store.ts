@@ -32,6 +32,15 @@ export interface ObjectStoreSettings {
 /** User metadata of an object: lower-case names, ASCII values (S3 sends them as headers). */
 export type ObjectMetadata = Readonly<Record<string, string>>;
 
+/** An object as a bucket listing shows it. */
+export interface ListedObject {
+  readonly key: string;
+  readonly lastModified: Date;
+}
+
+/** One S3 ListObjectsV2 reply's worth. */
+const LIST_PAGE_SIZE = 1000;
+
 /**
  * The largest object the services write. minio-js switches to a multipart upload above its
  * part size; keeping every object below it keeps every write a single, atomic PutObject.
@@ -155,13 +164,10 @@ export class ObjectStore {
   async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<void> {
     if (bytes.length > MAX_OBJECT_BYTES) throw new AppError('IMAGE_TOO_LARGE', `objects are limited to ${MAX_OBJECT_BYTES} bytes`);
     const headers = { 'Content-Type': contentType, ...Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value])) };
-    // minio-js turns a Buffer given to putObject into a stream and reads it back into a new
-    // Buffer: a copy of every upload, which doubled the gateway's memory in an upload burst
-    // (64 clients × 10 MiB: 20.5 MiB of RSS per accepted upload). So the Buffer is sent as it
-    // is, the way minio's own single-request upload does — minus the MD5 that one computes
-    // and then drops over plain HTTP (0.44 ms per 256 KiB, as much again as the SHA-256 the
-    // signature needs). The headers above need none of putObject's rewriting (they are
-    // standard or already `x-amz-meta-`).
+    // minio-js's putObject copies a Buffer into a new one (a copy of every upload in memory),
+    // so the Buffer is sent as it is, the way minio's single-request upload does, minus the MD5
+    // it computes and drops over plain HTTP (bench/decisions.md#no-copy-put). The headers
+    // above need none of putObject's rewriting (standard, or already `x-amz-meta-`).
     // A private API: minio is pinned to an exact version, and object-store.test.ts fails when
     // the internal changes. Should it vanish anyway, the copying public path still works, and
     // says so once.
@@ -246,20 +252,38 @@ export class ObjectStore {
     await this.call('DeleteObject', () => this.client.removeObject(this.bucket, key));
   }
 
-  /** Every object under `prefix`, in key order, with its modification time. */
-  async listObjects(prefix = ''): Promise<{ key: string; lastModified: Date }[]> {
-    return this.call('ListObjects', async () => {
-      const objects: { key: string; lastModified: Date }[] = [];
-      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<BucketItem>) {
-        if (item.name !== undefined) objects.push({ key: item.name, lastModified: item.lastModified });
+  /**
+   * The objects under `prefix` in key order, `pageSize` at a time. Memory holds one page and
+   * one S3 reply however large the bucket; leaving the loop early stops the listing.
+   */
+  async *listObjectPages(prefix = '', pageSize = LIST_PAGE_SIZE): AsyncGenerator<ListedObject[], void, undefined> {
+    if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, not ${pageSize}`);
+    // minio's stream asks S3 for its next reply only as the one it holds runs out.
+    const items = (this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<BucketItem>)[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const page = await this.call('ListObjects', async () => {
+          const objects: ListedObject[] = [];
+          while (objects.length < pageSize) {
+            const next = await items.next();
+            if (next.done === true) break;
+            if (next.value.name !== undefined) objects.push({ key: next.value.name, lastModified: next.value.lastModified });
+          }
+          return objects;
+        });
+        if (page.length > 0) yield page;
+        if (page.length < pageSize) return;
       }
-      return objects;
-    });
+    } finally {
+      await items.return?.();
+    }
   }
 
-  /** Every object key under `prefix`, in key order. */
+  /** Every object key under `prefix`, in key order, in one array: for prefixes known to be small. */
   async listObjectKeys(prefix = ''): Promise<string[]> {
-    return (await this.listObjects(prefix)).map((object) => object.key);
+    const keys: string[] = [];
+    for await (const page of this.listObjectPages(prefix)) for (const object of page) keys.push(object.key);
+    return keys;
   }
 
   /**

@@ -3,34 +3,51 @@ import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '@imagehost/config';
+import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
-import type { ReapQueue } from '@imagehost/jobs';
 import { loggerOptions } from '@imagehost/logging';
 import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
-import type { IngestClient } from './uploads/ingest-client.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
-import { openApiDocument } from './openapi.js';
-import { errorHandlerPlugin } from './plugins/error-handler.js';
-import { deleteRoutes } from './routes/delete.route.js';
+import { openApiPlugin } from './plugins/openapi.js';
+import { errorHandlerPlugin, sendError } from './plugins/error-handler.js';
+import { deleteRoutes, type PurgeQueue } from './routes/delete.route.js';
 import { replaceRoutes } from './routes/replace.route.js';
 import { uploadRoutes } from './routes/upload.route.js';
 import { viewRoutes } from './routes/view.route.js';
+import { ANY_ROUTE_RESPONSES } from './routes/schemas.js';
 import { ByteBudget } from './uploads/byte-budget.js';
+import type { IngestQueueClient } from './uploads/submit-version.js';
 import { FreshLookups } from './reads/fresh-lookups.js';
 import { VersionCache } from './reads/version-cache.js';
 
+/** Only what the gateway calls, so in-process tests can pass small fakes. */
 export interface GatewayDeps {
-  readonly images: ImageRepository;
-  readonly objects: ObjectStore;
-  readonly ingest: IngestClient;
-  readonly reapQueue: ReapQueue;
+  readonly images: Pick<ImageRepository, 'findLive' | 'findLiveMany' | 'markDeleted'>;
+  readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject' | 'readObject' | 'openObject'>;
+  readonly ingest: IngestQueueClient;
+  readonly purges: PurgeQueue;
   /** Rate-limit counters shared by every replica; per process when absent (tests). */
   readonly rateLimitRedis?: Redis;
   readonly metrics: GatewayMetrics;
+  /** Milliseconds since the epoch (`Date.now` in production). */
+  readonly clock: () => number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+const indexSchema = {
+  summary: 'Where to start',
+  response: {
+    200: {
+      description: 'How to upload, and where this document is',
+      type: 'object',
+      required: ['service', 'upload', 'openapi'],
+      properties: { service: { type: 'string' }, upload: { type: 'string' }, openapi: { type: 'string' } },
+    },
+    ...ANY_ROUTE_RESPONSES,
+  },
+};
 
 /**
  * The gateway as a fastify app that is not listening: `server.ts` listens, tests inject.
@@ -49,7 +66,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
       },
     },
     // One access line per request (below, when the response is done) instead of fastify's
-    // two: the profile of hot reads put logging at 10 % of the gateway's CPU.
+    // two, which cost hot reads noticeably (bench/decisions.md#one-access-line).
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -58,6 +75,12 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     // Long keys must reach the handler (and get a JSON 404), not a bare 414 from the router.
     // (Node itself refuses request lines over its 16 KiB header limit.)
     routerOptions: { maxParamLength: 16_384 },
+    // The router refuses a path that does not percent-decode before any route runs. No image
+    // key needs escaping, so such a path names no image: a 404 in the one error shape.
+    frameworkErrors: (error, _request, reply) => {
+      const namesNothing = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void sendError(reply, namesNothing ? new AppError('NOT_FOUND', 'no image has this path') : new AppError('BAD_REQUEST', error.message));
+    },
     // Small JSON bodies only (DELETE); uploads go through multipart, which has its own limits.
     bodyLimit: 16 * 1024,
     exposeHeadRoutes: false,
@@ -75,6 +98,10 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   const { metrics } = deps;
   await app.register(errorHandlerPlugin, { onUploadRefused: (code) => metrics.uploadsRefused.inc({ reason: code }) });
   await app.register(multipart, { throwFileSizeLimit: true });
+  // Handlers check their own input and refuse it with the contract's codes (any malformed key
+  // is a 404, a bad DELETE body a MALFORMED_BODY): route schemas describe input, never validate it.
+  app.setValidatorCompiler(() => () => true);
+  await app.register(openApiPlugin);
 
   await app.register(rateLimitPlugin, {
     uploadsPerMinute: config.rateLimits.uploadsPerMinute,
@@ -104,8 +131,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   const cache = new VersionCache(config.versionCacheBytes, config.versionCacheMaxItemBytes);
   const liveRecords = new FreshLookups((keys) => deps.images.findLiveMany(keys));
   metrics.readUploadMemoryFrom(() => budget.bytesInUse);
-  app.get('/openapi.json', async () => openApiDocument);
-  app.get('/', async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
+  app.get('/', { schema: indexSchema }, async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
   const uploads = {
     metrics,
     objects: deps.objects,
@@ -114,6 +140,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     maxUploadBytes: config.maxUploadBytes,
     ingestWaitMs: config.ingestWaitMs,
     publicBaseUrl: config.publicBaseUrl,
+    clock: deps.clock,
   };
   await app.register(async (scope) => {
     await uploadRoutes(scope, uploads);
@@ -122,7 +149,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     await replaceRoutes(scope, { ...uploads, images: deps.images });
   });
   await app.register(async (scope) => {
-    await deleteRoutes(scope, { images: deps.images, reapQueue: deps.reapQueue });
+    await deleteRoutes(scope, { images: deps.images, purges: deps.purges, clock: deps.clock });
   });
   await app.register(async (scope) => {
     await viewRoutes(scope, { records: { findLive: (key) => liveRecords.get(key) }, objects: deps.objects, metrics, cache });

@@ -1,5 +1,5 @@
 import { loadGatewayConfig } from '@imagehost/config';
-import { createIngestQueueEvents } from '@imagehost/jobs';
+import { createIngestQueueEvents, enqueueReap } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
 import { connectBackends, createRegistry, mountQueueDashboard, registerQueueMetrics, shutDownGracefullyOnSignal, startOpsServer } from '@imagehost/ops';
 import { buildApp } from './app.js';
@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   const checks = backends.prepareInBackground(() => ingest.ready());
 
   registerQueueMetrics(registry, [queue, reapQueue]);
-  const app = await buildApp(config, { images, objects, ingest, reapQueue, rateLimitRedis: redis, metrics });
+  const purges = { purgeImage: (imageKey: string) => enqueueReap(reapQueue, { target: 'image', imageKey }) };
+  const app = await buildApp(config, { images, objects, ingest, purges, rateLimitRedis: redis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({
     host: config.ops.host,

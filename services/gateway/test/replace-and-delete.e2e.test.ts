@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { imageObjectsPrefix } from '@imagehost/keys';
 import { TestStack, fixtures, multipartBody, request, truncated, uploadImage, waitFor, type FormPart, type HttpResult } from '@imagehost/testing';
 
 // PATCH and DELETE against the real processes: key rotation, refusals that change nothing,
@@ -56,7 +57,7 @@ async function served(imageKey: string): Promise<HttpResult> {
 }
 
 async function objectsOf(imageKey: string): Promise<string[]> {
-  return stack.objects.listObjectKeys(`images/${imageKey}/`);
+  return stack.objects.listObjectKeys(imageObjectsPrefix(imageKey));
 }
 
 const otherKey = () => createHash('sha256').update(String(Math.random())).digest('base64url').slice(0, 43);
@@ -282,7 +283,7 @@ describe('the reaper', () => {
 
   it('killed mid-purge and restarted, finishes the purge', async () => {
     const keys = await store(await fixtures.rgbPng());
-    const prefix = `images/${keys.image_key}/`;
+    const prefix = imageObjectsPrefix(keys.image_key);
     // Many leftover versions, so the purge takes long enough to be killed in the middle.
     const planted = Array.from({ length: 600 }, (_, i) => `${prefix}planted${String(i).padStart(8, '0')}`);
     for (let at = 0; at < planted.length; at += 50) {

@@ -221,7 +221,7 @@ describe('GET and HEAD semantics', () => {
     expect(doc.json).toMatchObject({ openapi: '3.1.0' });
     const paths = (doc.json as { paths: Record<string, Record<string, unknown>> }).paths;
     expect(Object.keys(paths['/'] ?? {})).toContain('post');
-    expect(Object.keys(paths['/{image_key}'] ?? {})).toEqual(expect.arrayContaining(['get', 'head']));
+    expect(Object.keys(paths['/{imageKey}'] ?? {})).toEqual(expect.arrayContaining(['get', 'head']));
   });
 });
 

@@ -1,7 +1,7 @@
 import { loadIngestConfig } from '@imagehost/config';
 import { INGEST_QUEUE, createWorker, ingestJobSchema, parseJobData, toWorkerError, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, serveWorker } from '@imagehost/ops';
+import { connectBackends, createRegistry, serveWorker } from '@imagehost/ops';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   restrictDecodersToJpegAndPng();
 
   const backends = connectBackends(config, log);
-  const { images, objects, queueConnection, ingestQueue, reapQueue } = backends;
+  const { images, objects, queueConnection, reapQueue } = backends;
   const checks = backends.prepareInBackground();
 
   const deps: IngestDeps = {
@@ -42,20 +42,16 @@ async function main(): Promise<void> {
     { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: 2 },
   );
 
-  const registry = createRegistry('ingest');
-  registerQueueMetrics(registry, [ingestQueue, reapQueue]);
-  observeWorker(worker, createJobMetrics(registry), log, (job) => ({ imageKey: job.data.imageKey, kind: job.data.kind }));
   await serveWorker({
     log,
     ops: config.ops,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
-    registry,
+    registry: createRegistry('ingest'),
+    backends,
     checks,
     worker,
+    describeJob: (job) => ({ imageKey: job.data.imageKey, kind: job.data.kind }),
     readyFields: { concurrency: config.concurrency, queue: INGEST_QUEUE },
-    closeConnections: async () => {
-      await backends.close();
-    },
   });
 }
 

@@ -11,7 +11,7 @@ import {
   type ReapJobResult,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createJobMetrics, createRegistry, observeWorker, registerQueueMetrics, serveWorker } from '@imagehost/ops';
+import { connectBackends, createRegistry, serveWorker } from '@imagehost/ops';
 import { createReaperMetrics } from './metrics.js';
 import { reap, type ReapDeps } from './reap.handler.js';
 import { sweepLock } from './sweep-lock.js';
@@ -48,7 +48,8 @@ async function main(): Promise<void> {
     ingestQueue,
     graceMs: config.sweepGraceMs,
     log,
-    exclusively: sweepLock(redis, `${config.queuePrefix}:reaper:sweep-lock`, Math.max(config.sweepIntervalMs, 60_000) * 2),
+    // Renewed while a sweep runs: the TTL only bounds how long a dead reaper blocks the next sweep.
+    exclusively: sweepLock(redis, `${config.queuePrefix}:reaper:sweep-lock`, { ttlMs: 30_000 }),
   };
   const worker = createWorker<ReapJobData, ReapJobResult, ReapJobName>(
     REAP_QUEUE,
@@ -63,9 +64,7 @@ async function main(): Promise<void> {
     { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs },
   );
   const registry = createRegistry('reaper');
-  registerQueueMetrics(registry, [ingestQueue, reapQueue]);
   const reaperMetrics = createReaperMetrics(registry);
-  observeWorker(worker, createJobMetrics(registry), log, (job) => ({ target: job.data.target }));
   worker.on('completed', (job, result) => {
     reaperMetrics.objectsRemoved.inc({ target: job.data.target }, result.removedObjects);
     reaperMetrics.imagesPurged.inc(result.removedRecords);
@@ -76,13 +75,12 @@ async function main(): Promise<void> {
     ops: config.ops,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     registry,
+    backends,
     checks,
     worker,
+    describeJob: (job) => ({ target: job.data.target }),
     readyFields: { concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs },
-    closeConnections: async () => {
-      clearInterval(reschedule);
-      await backends.close();
-    },
+    beforeClose: () => clearInterval(reschedule),
   });
 }
 

@@ -1,10 +1,11 @@
 import type { ReapJobData, ReapJobResult } from '@imagehost/jobs';
 import { purgeImage } from './purge-image.handler.js';
+import type { Exclusively } from './sweep-lock.js';
 import { sweep, type SweepDeps } from './sweep.handler.js';
 
 export type ReapDeps = SweepDeps & {
-  /** Runs `task` unless another reaper is sweeping; false when it was skipped. */
-  readonly exclusively: (task: () => Promise<void>) => Promise<boolean>;
+  /** Runs the sweep unless another reaper is sweeping, and tells it when its lock is lost. */
+  readonly exclusively: Exclusively;
 };
 
 /** Removes what a reap job names. Every branch is idempotent: run twice, same end state. */
@@ -17,8 +18,8 @@ export async function reap(data: ReapJobData, deps: ReapDeps): Promise<ReapJobRe
       return purgeImage(data.imageKey, deps);
     case 'sweep': {
       let result: ReapJobResult = { removedObjects: 0, removedRecords: 0 };
-      await deps.exclusively(async () => {
-        result = await sweep(deps);
+      await deps.exclusively(async (lockLost) => {
+        result = await sweep(deps, lockLost);
       });
       return result;
     }

@@ -34,6 +34,7 @@ describe('orphanAction', () => {
   it('runs a job again that gave up in a backend outage, but not a refused or poison one', () => {
     expect(orphanAction(create.versionId, undefined, create, failed('BACKEND_UNAVAILABLE: MongoDB is unavailable (findAny)'))).toBe('reingest');
     expect(orphanAction(create.versionId, undefined, create, failed('IMAGE_UNDECODABLE: the image does not decode'))).toBe('remove');
+    // BullMQ's reason for a job that stalled too often (pinned in libs/jobs/test/job-outcomes.test.ts).
     expect(orphanAction(create.versionId, undefined, create, failed('job stalled more than allowable limit'))).toBe('remove');
   });
 

@@ -1,6 +1,15 @@
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
-import { decodeJobFailure } from '@imagehost/errors';
-import { enqueueIngest, ingestJobFromMetadata, ingestJobId, type IngestJobData, type IngestQueue, type ReapJobResult } from '@imagehost/jobs';
+import {
+  decodeJobFailure,
+  enqueueIngest,
+  failedByStalling,
+  ingestJobFromMetadata,
+  ingestJobId,
+  type IngestJobData,
+  type IngestQueue,
+  type ReapJobResult,
+} from '@imagehost/jobs';
+import { IMAGE_OBJECTS_PREFIX, parseObjectKey } from '@imagehost/keys';
 import type { Logger } from '@imagehost/logging';
 import type { ObjectStore } from '@imagehost/storage';
 import { purgeImage } from './purge-image.handler.js';
@@ -13,10 +22,11 @@ export interface SweepDeps {
   readonly graceMs: number;
   readonly log: Logger;
   readonly now?: () => number;
+  /** Objects, records and jobs handled at a time: the sweep's memory is one batch (default 500). */
+  readonly batchSize?: number;
 }
 
-const OBJECT_KEY = /^images\/([A-Za-z0-9_-]{16})\/([A-Za-z0-9_-]{16})$/;
-const BATCH = 500;
+const DEFAULT_BATCH = 500;
 const PENDING_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /** What became of an upload's ingest job: absent (never run, or lost with Redis's data), or its state. */
@@ -35,7 +45,7 @@ async function earlierRun(deps: SweepDeps, imageKey: string, versionId: string):
 function failedForGood(reason: string): boolean {
   const decoded = decodeJobFailure(reason);
   if (decoded !== undefined) return !decoded.retryable;
-  return /stalled/i.test(reason);
+  return failedByStalling(reason);
 }
 
 /**
@@ -74,39 +84,44 @@ async function reingest(deps: SweepDeps, job: IngestJobData): Promise<void> {
 /**
  * Finds what lost jobs left behind, older than the grace period: tombstones not
  * yet purged, version objects no record points to (refused, abandoned or superseded uploads)
- * and unfinished multipart uploads.
+ * and unfinished multipart uploads. Works a batch at a time, and stops between batches once
+ * `stop` aborts (its reason is thrown).
  */
-export async function sweep(deps: SweepDeps): Promise<ReapJobResult> {
+export async function sweep(deps: SweepDeps, stop?: AbortSignal): Promise<ReapJobResult> {
   const cutoff = new Date((deps.now ?? Date.now)() - deps.graceMs);
   let removedObjects = 0;
   let removedRecords = 0;
   let reingested = 0;
+  const batch = deps.batchSize ?? DEFAULT_BATCH;
 
   for (;;) {
-    const tombstones = await deps.images.findTombstones(cutoff, BATCH);
+    stop?.throwIfAborted();
+    const tombstones = await deps.images.findTombstones(cutoff, batch);
     for (const imageKey of tombstones) {
       const purged = await purgeImage(imageKey, deps);
       removedObjects += purged.removedObjects;
       removedRecords += purged.removedRecords;
     }
-    if (tombstones.length < BATCH) break;
+    if (tombstones.length < batch) break;
   }
 
-  const old = (await deps.objects.listObjects('images/')).filter((object) => object.lastModified < cutoff);
-  for (let at = 0; at < old.length; at += BATCH) {
+  for await (const page of deps.objects.listObjectPages(IMAGE_OBJECTS_PREFIX, batch)) {
+    stop?.throwIfAborted();
     // Pending ingest jobs first, records second: a job finishes only after its record is
     // written, so a version with no pending job that a fresh read does not find is orphaned.
     const candidates: { key: string; imageKey: string; versionId: string; earlier: EarlierRun }[] = [];
-    for (const object of old.slice(at, at + BATCH)) {
-      const match = OBJECT_KEY.exec(object.key);
-      if (match === null) {
+    for (const object of page) {
+      if (object.lastModified >= cutoff) continue;
+      const parsed = parseObjectKey(object.key);
+      if (parsed === undefined) {
         deps.log.warn({ objectKey: object.key }, 'sweep: leaving an object that is not an image version alone');
         continue;
       }
-      const [, imageKey = '', versionId = ''] = match;
+      const { imageKey, versionId } = parsed;
       const earlier = await earlierRun(deps, imageKey, versionId);
       if (!PENDING_STATES.has(earlier.state)) candidates.push({ key: object.key, imageKey, versionId, earlier });
     }
+    if (candidates.length === 0) continue;
     const records = await deps.images.findMany([...new Set(candidates.map((c) => c.imageKey))]);
     for (const candidate of candidates) {
       const record = records.get(candidate.imageKey);
@@ -124,6 +139,7 @@ export async function sweep(deps: SweepDeps): Promise<ReapJobResult> {
     }
   }
 
-  removedObjects += await deps.objects.abortIncompleteUploads('images/');
+  stop?.throwIfAborted();
+  removedObjects += await deps.objects.abortIncompleteUploads(IMAGE_OBJECTS_PREFIX);
   return { removedObjects, removedRecords, reingested };
 }

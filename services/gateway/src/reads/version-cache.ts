@@ -13,10 +13,8 @@ const DEFAULT_TRACKED_KEYS = 8192;
  * its first request, so one-off reads (a crawler, a scan of old images) stream past; into
  * free room from its second; into a full cache only in place of a least recently used version
  * asked for less often. A scan repeated over more images than the cache holds therefore streams
- * instead of pushing out, one by one, everything it holds — which is what it did while every
- * second request was admitted: each read then bought a buffer that was evicted before its next
- * use, and cached buffers live in the old generation (a full collection every ~20 reads; 5.8 ms
- * of gateway CPU per read, against 3.0–3.4 streamed).
+ * instead of pushing out, one by one, everything it holds: buffers evicted before their next
+ * use cost old-generation collections (bench/decisions.md#cache-admission).
  */
 export class VersionCache {
   private readonly entries = new Map<string, Buffer>();

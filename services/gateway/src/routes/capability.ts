@@ -35,7 +35,7 @@ export function presentedKey(header: string | string[] | undefined, field: unkno
  * the compare-and-set that later writes.
  */
 export async function imageUnlockedBy(
-  images: ImageRepository,
+  images: Pick<ImageRepository, 'findLive'>,
   imageKey: string,
   key: string,
   hashOf: (record: ImageRecord) => string,

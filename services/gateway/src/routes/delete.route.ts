@@ -1,16 +1,52 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
-import { enqueueReap, type ReapQueue } from '@imagehost/jobs';
 import { hashCapabilityKey, isCapabilityKey, isImageKey } from '@imagehost/keys';
 import { imageNotFound, presentedKey } from './capability.js';
+import { ANY_ROUTE_RESPONSES, IMAGE_KEY_PARAMS, KEY_RESPONSES, errorResponse } from './schemas.js';
+
+/** Purges of deleted images, carried out later by the reaper (the `reap` queue in production). */
+export interface PurgeQueue {
+  /** Queues the removal of a deleted image's bytes and record. */
+  purgeImage(imageKey: string): Promise<void>;
+}
 
 export interface DeleteDeps {
-  readonly images: ImageRepository;
-  readonly reapQueue: ReapQueue;
+  readonly images: Pick<ImageRepository, 'findLive' | 'markDeleted'>;
+  readonly purges: PurgeQueue;
+  /** Milliseconds since the epoch: when a deletion happens. */
+  readonly clock: () => number;
 }
 
 const DELETE_KEY_FIELD = 'delete_key';
+
+const deleteSchema = {
+  summary: 'Delete an image for good',
+  params: IMAGE_KEY_PARAMS,
+  headers: { type: 'object', properties: { 'X-Delete-Key': { type: 'string', description: 'or the JSON body' } } },
+  body: {
+    content: {
+      'application/json': {
+        schema: { type: 'object', required: [DELETE_KEY_FIELD], properties: { [DELETE_KEY_FIELD]: { type: 'string' } } },
+      },
+    },
+  },
+  response: {
+    200: {
+      description: 'Deleted: every method on this key gives 404 from now on; bytes and record are purged within seconds',
+      type: 'object',
+      required: ['image_key'],
+      additionalProperties: false,
+      properties: { image_key: { type: 'string' } },
+    },
+    ...ANY_ROUTE_RESPONSES,
+    ...KEY_RESPONSES,
+    400: errorResponse('Malformed body: not JSON, not an object, or a delete_key that is not a string'),
+    413: errorResponse('A body larger than a JSON key needs'),
+    415: errorResponse('A body that is not JSON'),
+    503: errorResponse('A backend is unavailable; nothing changed'),
+  },
+};
 
 function deleteKeyField(body: unknown): unknown {
   if (body === undefined) return undefined;
@@ -24,19 +60,19 @@ function deleteKeyField(body: unknown): unknown {
  * comes as `{"delete_key": …}` or the `X-Delete-Key` header.
  */
 export async function deleteRoutes(app: FastifyInstance, deps: DeleteDeps): Promise<void> {
-  app.delete<{ Params: { imageKey: string } }>('/:imageKey', async (request, reply) => {
+  app.delete<{ Params: { imageKey: string } }>('/:imageKey', { schema: deleteSchema }, async (request, reply) => {
     const { imageKey } = request.params;
     const field = deleteKeyField(request.body);
     if (!isImageKey(imageKey)) throw imageNotFound();
     const key = presentedKey(request.headers['x-delete-key'], field, DELETE_KEY_FIELD);
-    const deleted = isCapabilityKey(key) && (await deps.images.markDeleted(imageKey, hashCapabilityKey(key), new Date()));
+    const deleted = isCapabilityKey(key) && (await deps.images.markDeleted(imageKey, hashCapabilityKey(key), new Date(deps.clock())));
     if (!deleted) {
       const record = await deps.images.findLive(imageKey);
       if (record === undefined) throw imageNotFound();
       throw new AppError('KEY_INVALID', 'the key does not match this image');
     }
     try {
-      await enqueueReap(deps.reapQueue, { target: 'image', imageKey });
+      await deps.purges.purgeImage(imageKey);
     } catch (error) {
       // The deletion stands (reads already give 404); the sweep purges the tombstone later.
       request.log.warn({ imageKey, err: error instanceof Error ? error.message : String(error) }, 'could not queue the purge of a deleted image');

@@ -5,14 +5,42 @@ import { readImageUpload } from '../uploads/read-image-upload.js';
 import { imageNotFound, imageUnlockedBy, presentedKey } from './capability.js';
 import { submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
 import { isImageKey } from '@imagehost/keys';
+import {
+  IMAGE_KEY_PARAMS,
+  IMAGE_PART,
+  KEYS_HEADERS,
+  KEY_RESPONSES,
+  RATE_LIMIT_HEADERS,
+  UPLOAD_RESPONSES,
+  errorResponse,
+  multipartRequestBody,
+} from './schemas.js';
 
 export interface ReplaceDeps extends SubmitDeps {
-  readonly images: ImageRepository;
+  readonly images: Pick<ImageRepository, 'findLive'>;
   readonly budget: ByteBudget;
   readonly maxUploadBytes: number;
 }
 
 const UPDATE_KEY_FIELD = 'update_key';
+
+const replaceSchema = {
+  summary: 'Replace an image; the image key stays, both capability keys are rotated',
+  params: IMAGE_KEY_PARAMS,
+  headers: { type: 'object', properties: { 'X-Update-Key': { type: 'string', description: 'or the form field update_key' } } },
+  body: multipartRequestBody(
+    { image: IMAGE_PART, [UPDATE_KEY_FIELD]: { type: 'string', description: 'before or after the file; or the X-Update-Key header' } },
+    'one file part named image, and the update key',
+  ),
+  response: {
+    200: { description: 'Replaced: GET shows the new bytes at once and the old keys are dead', headers: KEYS_HEADERS, $ref: 'StoredImage#' },
+    202: { description: 'Accepted while ingest is behind: applied once ingested, if the update key is still current then', headers: KEYS_HEADERS, $ref: 'AcceptedImage#' },
+    ...UPLOAD_RESPONSES,
+    ...KEY_RESPONSES,
+    429: errorResponse('Too many uploads, or too many refused keys, from this client', RATE_LIMIT_HEADERS),
+    409: errorResponse('The update key was used by a concurrent replacement'),
+  },
+};
 
 /**
  * `PATCH /:imageKey`: replace the image's bytes, keeping its key, rotating both capability
@@ -22,7 +50,7 @@ const UPDATE_KEY_FIELD = 'update_key';
  * compare-and-set on the key hash, so of concurrent PATCHes exactly one wins.
  */
 export async function replaceRoutes(app: FastifyInstance, deps: ReplaceDeps): Promise<void> {
-  app.patch<{ Params: { imageKey: string } }>('/:imageKey', async (request, reply) => {
+  app.patch<{ Params: { imageKey: string } }>('/:imageKey', { schema: replaceSchema }, async (request, reply) => {
     const { imageKey } = request.params;
     if (!isImageKey(imageKey)) throw imageNotFound();
     const header = request.headers['x-update-key'];

@@ -7,13 +7,14 @@ import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../reads/co
 import { parseRange } from '../reads/range.js';
 import { findLiveImage, imageNotFound } from './capability.js';
 import type { VersionCache } from '../reads/version-cache.js';
+import { ANY_ROUTE_RESPONSES, IMAGE_KEY_PARAMS, errorResponse } from './schemas.js';
 
 export interface ViewDeps {
   readonly metrics: GatewayMetrics;
   readonly cache: VersionCache;
   /** Live records, read fresh for every request (concurrent requests share batched reads). */
   readonly records: Pick<ImageRepository, 'findLive'>;
-  readonly objects: ObjectStore;
+  readonly objects: Pick<ObjectStore, 'readObject' | 'openObject'>;
 }
 
 // Images may change (PATCH) or vanish (DELETE) at any moment under the same URL, so caches
@@ -22,6 +23,50 @@ const CACHE_CONTROL = 'public, no-cache';
 // An image is never a document: no script, no style, no plugin, even if a browser is
 // talked into rendering a polyglot file as one.
 const CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox";
+
+const representationHeaders = {
+  ETag: { type: 'string', description: 'strong; the SHA-256 of the bytes' },
+  'Last-Modified': { type: 'string' },
+  'Cache-Control': { type: 'string', const: CACHE_CONTROL },
+  'X-Content-Type-Options': { type: 'string', const: 'nosniff' },
+  'Content-Security-Policy': { type: 'string', const: CONTENT_SECURITY_POLICY },
+  'Cross-Origin-Resource-Policy': { type: 'string', const: 'cross-origin' },
+  'Accept-Ranges': { type: 'string', const: 'bytes' },
+} as const;
+const imageBytes = { 'image/jpeg': { schema: { type: 'string', format: 'binary' } }, 'image/png': { schema: { type: 'string', format: 'binary' } } } as const;
+
+function viewSchema(withBody: boolean) {
+  return {
+    summary: withBody ? 'View an image' : 'The headers of GET, without the body',
+    params: IMAGE_KEY_PARAMS,
+    headers: {
+      type: 'object',
+      properties: {
+        Range: { type: 'string', description: 'one byte range (bytes=first-last, first- or -suffix); others are ignored' },
+        'If-Range': { type: 'string' },
+        'If-None-Match': { type: 'string' },
+        'If-Modified-Since': { type: 'string' },
+      },
+    },
+    response: {
+      200: {
+        description: withBody ? 'The stored bytes' : 'As GET, without the body',
+        headers: { ...representationHeaders, 'Content-Length': { type: 'integer' } },
+        ...(withBody ? { content: imageBytes } : { type: 'null' }),
+      },
+      206: {
+        description: 'The requested byte range',
+        headers: { ...representationHeaders, 'Content-Length': { type: 'integer' }, 'Content-Range': { type: 'string' } },
+        ...(withBody ? { content: imageBytes } : { type: 'null' }),
+      },
+      304: { description: 'Not modified (If-None-Match, or If-Modified-Since without it)', headers: representationHeaders, type: 'null' },
+      ...ANY_ROUTE_RESPONSES,
+      404: errorResponse('Unknown, deleted, malformed or absurdly long key'),
+      416: errorResponse('The range lies wholly outside the image', { 'Content-Range': { type: 'string', description: 'bytes */size' } }),
+      503: errorResponse('A backend is unavailable'),
+    },
+  };
+}
 
 function etagOf(record: ImageRecord): string {
   return `"${record.sha256}"`;
@@ -96,6 +141,6 @@ export async function viewRoutes(app: FastifyInstance, deps: ViewDeps): Promise<
     return reply.send(body);
   };
 
-  app.get<{ Params: { imageKey: string } }>('/:imageKey', (request, reply) => serve(request, reply, true));
-  app.head<{ Params: { imageKey: string } }>('/:imageKey', (request, reply) => serve(request, reply, false));
+  app.get<{ Params: { imageKey: string } }>('/:imageKey', { schema: viewSchema(true) }, (request, reply) => serve(request, reply, true));
+  app.head<{ Params: { imageKey: string } }>('/:imageKey', { schema: viewSchema(false) }, (request, reply) => serve(request, reply, false));
 }

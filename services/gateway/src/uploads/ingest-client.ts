@@ -1,6 +1,6 @@
 import type { QueueEvents } from 'bullmq';
-import { AppError, decodeJobFailure } from '@imagehost/errors';
-import { enqueueIngest, ingestJobId, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
+import { AppError } from '@imagehost/errors';
+import { decodeJobFailure, enqueueIngest, ingestJobId, isWaitTimeout, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import type { GatewayMetrics } from '../metrics.js';
 
@@ -9,7 +9,6 @@ export type IngestJob = Awaited<ReturnType<IngestQueue['add']>>;
 
 export type IngestOutcome = { readonly state: 'done'; readonly result: IngestJobResult } | { readonly state: 'pending' };
 
-const WAIT_TIMED_OUT = /timed out before finishing/;
 /** How long an add may take before the upload is answered 503 (Redis answers in milliseconds). */
 const ENQUEUE_TIMEOUT_MS = 2000;
 
@@ -95,8 +94,8 @@ export class IngestClient {
       this.log.info({ jobId, imageKey: result.imageKey, waitMs: totalMs, workMs: result.workMs, hopMs }, 'ingest result');
       return { state: 'done', result };
     } catch (error) {
+      if (isWaitTimeout(error)) return { state: 'pending' };
       const reason = error instanceof Error ? error.message : String(error);
-      if (WAIT_TIMED_OUT.test(reason)) return { state: 'pending' };
       const refusal = decodeJobFailure(reason);
       this.forget(jobId);
       if (refusal !== undefined) throw refusal;

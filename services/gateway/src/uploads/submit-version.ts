@@ -4,15 +4,32 @@ import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyF
 import { ingestJobMetadata, type IngestJobData } from '@imagehost/jobs';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
-import type { IngestClient, IngestJob, IngestOutcome } from './ingest-client.js';
+import type { IngestOutcome } from './ingest-client.js';
 import type { ImageUpload } from './read-image-upload.js';
+
+/** A job on the ingest queue as `enqueue` returned it, to be handed back to `waitForResult`. */
+export interface QueuedIngest {
+  readonly id?: string | undefined;
+}
+
+/** What POST and PATCH need of the ingest queue (an `IngestClient` in production). */
+export interface IngestQueueClient {
+  /** Throws 503 at once while no job can be queued, before the upload is read. */
+  assertAvailable(): void;
+  /** Queues the job; throws 503 when the queue did not take it. */
+  enqueue(data: IngestJobData): Promise<QueuedIngest>;
+  /** The worker's result, `pending` when it did not come within `waitMs`; throws the worker's refusal. */
+  waitForResult(job: QueuedIngest, waitMs: number, enqueuedAt: number): Promise<IngestOutcome>;
+}
 
 export interface SubmitDeps {
   readonly metrics: GatewayMetrics;
-  readonly objects: ObjectStore;
-  readonly ingest: IngestClient;
+  readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject'>;
+  readonly ingest: IngestQueueClient;
   readonly ingestWaitMs: number;
   readonly publicBaseUrl: string | undefined;
+  /** Milliseconds since the epoch: when an upload is accepted (its Last-Modified once ingested). */
+  readonly clock: () => number;
 }
 
 export function publicUrl(request: FastifyRequest, publicBaseUrl: string | undefined, imageKey: string): string {
@@ -49,7 +66,7 @@ export async function submitVersion(
     objectKey,
     deleteKeyHash: hashCapabilityKey(deleteKey),
     updateKeyHash: hashCapabilityKey(updateKey),
-    acceptedAt: Date.now(),
+    acceptedAt: deps.clock(),
   };
   try {
     // The object carries its job, so the sweep can enqueue it again if Redis loses it.
@@ -59,7 +76,7 @@ export async function submitVersion(
     upload.release();
   }
 
-  let queued: IngestJob;
+  let queued: QueuedIngest;
   const enqueuedAt = performance.now();
   try {
     queued = await deps.ingest.enqueue(job);

@@ -1,0 +1,151 @@
+import { ERROR_CODES } from '@imagehost/errors';
+
+// The pieces of route schemas that several routes share. Fastify serializes JSON responses
+// with them and @fastify/swagger builds the OpenAPI document from them, so the document is
+// what the routes send. Shared schemas are registered once by `$id` (`Error#`…) and appear in
+// the document as `#/components/schemas/<id>`.
+
+const errorSchema = {
+  $id: 'Error',
+  description: 'Every refusal and failure of a route',
+  type: 'object',
+  required: ['statusCode', 'error', 'code', 'message'],
+  additionalProperties: false,
+  properties: {
+    statusCode: { type: 'integer' },
+    error: { type: 'string', description: 'the HTTP reason phrase' },
+    code: { type: 'string', enum: Object.keys(ERROR_CODES), description: 'stable, machine-readable' },
+    message: { type: 'string' },
+  },
+} as const;
+
+// Sent by the HTTP server itself (fastify's client error handler), before any route runs.
+const clientTimeoutSchema = {
+  $id: 'ClientTimeout',
+  description: 'The request did not arrive in time',
+  type: 'object',
+  required: ['statusCode', 'error', 'message'],
+  additionalProperties: false,
+  properties: {
+    statusCode: { type: 'integer', const: 408 },
+    error: { type: 'string' },
+    message: { type: 'string' },
+  },
+} as const;
+
+const contentType = { type: 'string', enum: ['image/jpeg', 'image/png'], description: 'from the bytes, not from the filename' } as const;
+
+const storedImageSchema = {
+  $id: 'StoredImage',
+  description: 'The image is stored and readable at once',
+  type: 'object',
+  required: ['image_key', 'delete_key', 'update_key', 'url', 'content_type', 'width', 'height', 'bytes'],
+  additionalProperties: false,
+  properties: {
+    image_key: { type: 'string' },
+    delete_key: { type: 'string', description: 'shown once; only its hash is stored' },
+    update_key: { type: 'string', description: 'shown once; only its hash is stored' },
+    url: { type: 'string' },
+    content_type: contentType,
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    bytes: { type: 'integer' },
+  },
+} as const;
+
+const acceptedImageSchema = {
+  $id: 'AcceptedImage',
+  description: 'Accepted; it becomes readable once ingested (or is refused then)',
+  type: 'object',
+  required: ['image_key', 'delete_key', 'update_key', 'url', 'status', 'content_type', 'bytes'],
+  additionalProperties: false,
+  properties: {
+    image_key: { type: 'string' },
+    delete_key: { type: 'string' },
+    update_key: { type: 'string' },
+    url: { type: 'string' },
+    status: { type: 'string', const: 'processing' },
+    content_type: contentType,
+    bytes: { type: 'integer' },
+  },
+} as const;
+
+/** Registered with `addSchema` before any route. */
+export const SHARED_SCHEMAS = [errorSchema, clientTimeoutSchema, storedImageSchema, acceptedImageSchema] as const;
+
+/** A response in the shared error shape. */
+export function errorResponse(description: string, headers?: Record<string, unknown>) {
+  return { description, ...(headers === undefined ? {} : { headers }), $ref: 'Error#' } as const;
+}
+
+const retryAfter = { 'Retry-After': { type: 'integer', description: 'seconds' } } as const;
+
+/** Sent with every 429: when to retry, and the rule that was hit. */
+export const RATE_LIMIT_HEADERS = {
+  ...retryAfter,
+  'RateLimit-Limit': { type: 'integer' },
+  'RateLimit-Remaining': { type: 'integer' },
+  'RateLimit-Reset': { type: 'integer', description: 'seconds' },
+  'RateLimit-Policy': { type: 'string', description: 'limit;w=window in seconds' },
+} as const;
+
+/** What any route may answer whatever its handler does. */
+export const ANY_ROUTE_RESPONSES = {
+  408: { description: 'The request did not arrive within the server’s time limits', $ref: 'ClientTimeout#' },
+  500: errorResponse('An unexpected failure (logged)'),
+} as const;
+
+/** What POST and PATCH answer about the upload itself, its limits, and the backends it needs. */
+export const UPLOAD_RESPONSES = {
+  ...ANY_ROUTE_RESPONSES,
+  400: errorResponse('No image part, a file under another name, several files, an empty file, a bad filename or malformed multipart'),
+  413: errorResponse('Larger than MAX_UPLOAD_BYTES'),
+  415: errorResponse('Not multipart, an extension other than jpg/jpeg/png, or bytes that are neither JPEG nor PNG'),
+  422: errorResponse('A JPEG/PNG that does not decode, or has more than MAX_IMAGE_PIXELS pixels'),
+  429: errorResponse('Too many uploads from this client', RATE_LIMIT_HEADERS),
+  503: errorResponse('Too many uploads in flight, or a backend is unavailable: nothing was stored', retryAfter),
+} as const;
+
+/** The key given to PATCH and DELETE: its absence, its mismatch, and the limit on failed keys. */
+export const KEY_RESPONSES = {
+  401: errorResponse('No key'),
+  403: errorResponse('The key does not match this image; nothing changed'),
+  404: errorResponse('Unknown, deleted or malformed image key'),
+  429: errorResponse('Too many refused keys from this client', RATE_LIMIT_HEADERS),
+} as const;
+
+/**
+ * The image key in the path (the contract's `image_key`; the route and its metrics say
+ * `imageKey`). Any string is taken; one that is not a key is a 404.
+ */
+export const IMAGE_KEY_PARAMS = {
+  type: 'object',
+  required: ['imageKey'],
+  properties: {
+    imageKey: { type: 'string', description: 'the image_key returned at upload: 16 characters of A-Z, a-z, 0-9, _ and -' },
+  },
+} as const;
+
+/** Headers of an answer that carries keys: where the image is, and that it must not be cached. */
+export const KEYS_HEADERS = {
+  Location: { type: 'string', description: '/{imageKey}' },
+  'Cache-Control': { type: 'string', const: 'no-store' },
+} as const;
+
+/** A `multipart/form-data` request body; the handler reads it as a stream. */
+export function multipartRequestBody(properties: Record<string, unknown>, description: string) {
+  return {
+    content: {
+      'multipart/form-data': {
+        schema: { type: 'object', description, required: ['image'], properties },
+      },
+    },
+  } as const;
+}
+
+/** The file part of POST and PATCH. */
+export const IMAGE_PART = {
+  type: 'string',
+  format: 'binary',
+  description: 'a JPEG or PNG; the filename extension, when given, is jpg, jpeg or png (any case)',
+} as const;

@@ -1,0 +1,336 @@
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { hashCapabilityKey } from '@imagehost/keys';
+import { corrupted, fixtures, multipartBody, truncated, type FormPart } from '@imagehost/testing';
+import { TEST_START_MS, expectError, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+
+// POST / in-process, over fakes: every refusal the gateway decides (and those of the ingest
+// worker it passes on), the success shapes, and what is left in storage.
+
+const MAX_UPLOAD_BYTES = 200_000;
+const ENV = { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), MAX_IMAGE_PIXELS: '1000000', PUBLIC_BASE_URL: 'https://img.example' };
+let gateway: TestGateway;
+
+beforeEach(async () => {
+  gateway = await startTestGateway(ENV);
+});
+
+afterEach(async () => {
+  await gateway.close();
+});
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+function postForm(parts: FormPart[]) {
+  return gateway.sendForm('POST', '/', multipartBody(parts));
+}
+
+function upload(bytes: Buffer, filename = 'photo.jpg') {
+  return postForm([{ name: 'image', filename, bytes }]);
+}
+
+interface Keys {
+  readonly image_key: string;
+  readonly delete_key: string;
+  readonly update_key: string;
+}
+
+describe('201: stored and readable at once', () => {
+  const kinds: [string, () => Promise<Buffer>, string, string, number, number][] = [
+    ['baseline JPEG', () => fixtures.baselineJpeg(), 'a.jpg', 'image/jpeg', 64, 48],
+    ['progressive JPEG', () => fixtures.progressiveJpeg(), 'a.jpeg', 'image/jpeg', 64, 48],
+    ['PNG with alpha', () => fixtures.rgbaPng(), 'a.PNG', 'image/png', 64, 48],
+    ['1x1 PNG', () => fixtures.onePixelPng(), 'a.Png', 'image/png', 1, 1],
+  ];
+
+  it.each(kinds)('a %s: Location, the keys and the facts, then GET serves the exact bytes', async (_kind, make, filename, contentType, width, height) => {
+    const bytes = await make();
+    const posted = await upload(bytes, filename);
+    expect(posted.statusCode).toBe(201);
+    const body = posted.json<Keys>();
+    expect(body).toEqual({
+      image_key: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
+      delete_key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      update_key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      url: `https://img.example/${body.image_key}`,
+      content_type: contentType,
+      width,
+      height,
+      bytes: bytes.length,
+    });
+    expect(body.delete_key).not.toBe(body.update_key);
+    expect(posted.headers.location).toBe(`/${body.image_key}`);
+    expect(posted.headers['cache-control']).toBe('no-store');
+
+    const got = await gateway.request({ method: 'GET', url: `/${body.image_key}` });
+    expect(got.statusCode).toBe(200);
+    expect(got.rawPayload.equals(bytes)).toBe(true);
+    expect(got.headers['content-type']).toBe(contentType);
+    expect(got.headers['last-modified']).toBe(new Date(TEST_START_MS).toUTCString());
+  });
+
+  it('stores the bytes once, carrying their ingest job, and only hashes of the keys', async () => {
+    const bytes = await fixtures.baselineJpeg();
+    const keys = (await upload(bytes)).json<Keys>();
+    const [object, ...others] = [...gateway.objects.objects.values()];
+    expect(others).toEqual([]);
+    expect(object?.bytes.equals(bytes)).toBe(true);
+    expect(object?.contentType).toBe('image/jpeg');
+    expect(JSON.parse(object?.metadata['ingest-job'] ?? '{}')).toMatchObject({
+      kind: 'create',
+      imageKey: keys.image_key,
+      deleteKeyHash: hashCapabilityKey(keys.delete_key),
+      updateKeyHash: hashCapabilityKey(keys.update_key),
+      acceptedAt: TEST_START_MS,
+    });
+    const record = gateway.images.records.get(keys.image_key);
+    expect(record).toMatchObject({ sha256: sha256(bytes), deleteKeyHash: hashCapabilityKey(keys.delete_key), deletedAt: null });
+    const everythingStored = JSON.stringify([...gateway.images.records.values(), ...gateway.objects.objects.values()]);
+    expect(everythingStored).not.toContain(keys.delete_key);
+    expect(everythingStored).not.toContain(keys.update_key);
+  });
+
+  it('takes the type from the bytes, not from the filename', async () => {
+    const png = await fixtures.rgbPng();
+    const posted = await upload(png, 'actually-a-png.jpg');
+    expect(posted.json()).toMatchObject({ content_type: 'image/png' });
+    const got = await gateway.request({ method: 'GET', url: `/${posted.json<Keys>().image_key}` });
+    expect(got.headers['content-type']).toBe('image/png');
+  });
+
+  it('accepts a file part without a filename, or without an extension', async () => {
+    const jpeg = await fixtures.baselineJpeg();
+    expect((await postForm([{ name: 'image', bytes: jpeg }])).statusCode).toBe(201);
+    expect((await postForm([{ name: 'image', filename: 'camera-upload', bytes: jpeg }])).statusCode).toBe(201);
+  });
+
+  it('accepts exactly MAX_UPLOAD_BYTES and refuses one byte more', async () => {
+    // Decoders ignore bytes after a PNG's end, so a valid PNG can be padded to any size.
+    const base = await fixtures.noisePng(200, 200);
+    const exact = Buffer.concat([base, Buffer.alloc(MAX_UPLOAD_BYTES - base.length)]);
+    expect((await upload(exact, 'big.png')).statusCode).toBe(201);
+    expectError(await upload(Buffer.concat([exact, Buffer.from([0])]), 'big.png'), 413, 'IMAGE_TOO_LARGE');
+    expect(gateway.objects.objects.size).toBe(1);
+  });
+});
+
+describe('202: accepted while ingest is behind', () => {
+  it('answers with the keys at once; the image is readable once the worker catches up', async () => {
+    gateway.ingest.worker = 'behind';
+    const jpeg = await fixtures.baselineJpeg(90, 60);
+    const posted = await upload(jpeg, 'later.jpg');
+    expect(posted.statusCode).toBe(202);
+    const body = posted.json<Keys>();
+    expect(body).toEqual({
+      image_key: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
+      delete_key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      update_key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      url: `https://img.example/${body.image_key}`,
+      status: 'processing',
+      content_type: 'image/jpeg',
+      bytes: jpeg.length,
+    });
+    expect(posted.headers.location).toBe(`/${body.image_key}`);
+    expectError(await gateway.request({ method: 'GET', url: `/${body.image_key}` }), 404, 'IMAGE_NOT_FOUND');
+
+    await gateway.ingest.catchUp();
+    const got = await gateway.request({ method: 'GET', url: `/${body.image_key}` });
+    expect(got.statusCode).toBe(200);
+    expect(got.rawPayload.equals(jpeg)).toBe(true);
+  });
+});
+
+describe('refusals, which leave nothing behind', () => {
+  afterEach(() => {
+    expect(gateway.objects.objects.size).toBe(0);
+    expect(gateway.images.records.size).toBe(0);
+    expect(gateway.ingest.queued).toEqual([]);
+  });
+
+  describe('400: the form is wrong', () => {
+    it('no image part: a file under another name, text fields only, or no part at all', async () => {
+      const jpeg = await fixtures.baselineJpeg();
+      expectError(await postForm([{ name: 'file', filename: 'a.jpg', bytes: jpeg }]), 400, 'IMAGE_PART_MISSING');
+      expectError(await postForm([{ name: 'title', value: 'hello' }]), 400, 'IMAGE_PART_MISSING');
+      expectError(await postForm([]), 400, 'IMAGE_PART_MISSING');
+    });
+
+    it('two files, whether both are named image or not', async () => {
+      const jpeg = await fixtures.baselineJpeg();
+      const image: FormPart = { name: 'image', filename: 'a.jpg', bytes: jpeg };
+      expectError(await postForm([image, { ...image, filename: 'b.jpg' }]), 400, 'TOO_MANY_FILES');
+      expectError(await postForm([image, { name: 'other', filename: 'b.jpg', bytes: jpeg }]), 400, 'IMAGE_PART_MISSING');
+    });
+
+    it('an empty file', async () => {
+      expectError(await upload(Buffer.alloc(0), 'a.png'), 400, 'EMPTY_FILE');
+    });
+
+    it('a filename that is not a name: too long, or control characters', async () => {
+      const png = await fixtures.rgbPng();
+      expectError(await upload(png, `${'a'.repeat(300)}.png`), 400, 'INVALID_FILENAME');
+      expectError(await upload(png, 'a\u0001b.png'), 400, 'INVALID_FILENAME');
+    });
+
+    it('malformed multipart: cut-off framing, garbage, no boundary', async () => {
+      const { body, contentType } = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
+      expectError(await gateway.sendForm('POST', '/', { body: body.subarray(0, body.length - 30), contentType }), 400, 'MALFORMED_MULTIPART');
+      expectError(await gateway.sendForm('POST', '/', { body: Buffer.from('this is not multipart at all'), contentType }), 400, 'MALFORMED_MULTIPART');
+      const noBoundary = await gateway.sendForm('POST', '/', { body, contentType: 'multipart/form-data' });
+      expect(noBoundary.statusCode).toBe(400);
+      expect(noBoundary.json()).toMatchObject({ statusCode: 400, code: expect.any(String) });
+    });
+  });
+
+  describe('415: not multipart, or not a JPEG/PNG', () => {
+    it('a body that is not multipart at all', async () => {
+      const png = await fixtures.rgbPng();
+      const cases: [string, string | Buffer][] = [
+        ['application/json', '{"image":"x"}'],
+        ['image/png', png],
+        ['application/x-www-form-urlencoded', 'a=b'],
+        ['text/plain', 'hello'],
+      ];
+      for (const [contentType, payload] of cases) {
+        const refused = await gateway.request({ method: 'POST', url: '/', payload, headers: { 'content-type': contentType } });
+        expect([contentType, refused.statusCode]).toEqual([contentType, 415]);
+        expectError(refused, 415, 'UNSUPPORTED_MEDIA_TYPE');
+      }
+      expectError(await gateway.request({ method: 'POST', url: '/' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    });
+
+    it('an extension other than jpg, jpeg or png, even on real PNG bytes', async () => {
+      const png = await fixtures.rgbPng();
+      for (const filename of ['a.gif', 'a.webp', 'a.svg', 'a.png.html', 'a.exe', 'a.']) {
+        const refused = await upload(png, filename);
+        expect([filename, refused.statusCode]).toEqual([filename, 415]);
+        expectError(refused, 415, 'UNSUPPORTED_EXTENSION');
+      }
+    });
+
+    it('bytes that are neither JPEG nor PNG, whatever the name says', async () => {
+      const cases: [string, Buffer][] = [
+        ['gif.png', await fixtures.gif()],
+        ['webp.jpg', await fixtures.webp()],
+        ['avif.png', await fixtures.avif()],
+        ['tiff.png', await fixtures.tiff()],
+        ['svg.png', await fixtures.svg()],
+        ['html.jpg', await fixtures.html()],
+        ['text.png', await fixtures.text()],
+        ['tiny.png', Buffer.from([0x89, 0x50])],
+      ];
+      for (const [filename, bytes] of cases) {
+        const refused = await upload(bytes, filename);
+        expect([filename, refused.statusCode]).toEqual([filename, 415]);
+        expectError(refused, 415, 'UNSUPPORTED_IMAGE_TYPE');
+      }
+    });
+  });
+
+  describe('413: larger than MAX_UPLOAD_BYTES', () => {
+    it('announced by Content-Length far above the limit: refused before the body is read', async () => {
+      expectError(await upload(Buffer.alloc(MAX_UPLOAD_BYTES * 3, 0x89), 'huge.png'), 413, 'IMAGE_TOO_LARGE');
+    });
+
+    it('sent without a length: refused once the file part passes the limit', async () => {
+      const { body, contentType } = multipartBody([{ name: 'image', filename: 'big.png', bytes: await fixtures.noisePng(400, 300) }]);
+      const stream = new PassThrough();
+      stream.end(body);
+      const refused = await gateway.request({ method: 'POST', url: '/', payload: stream, headers: { 'content-type': contentType } });
+      expectError(refused, 413, 'IMAGE_TOO_LARGE');
+    });
+  });
+
+  describe('422: a JPEG or PNG that the worker cannot decode, or has too many pixels', () => {
+    it('truncated and corrupt images', async () => {
+      const jpeg = await fixtures.baselineJpeg(256, 256);
+      const png = await fixtures.rgbPng(128, 128);
+      const cases: [string, Buffer][] = [
+        ['truncated.jpg', truncated(jpeg)],
+        ['truncated.png', truncated(png)],
+        ['corrupt.jpg', corrupted(jpeg)],
+        ['corrupt.png', corrupted(png)],
+        ['signature-only.jpg', Buffer.from([0xff, 0xd8, 0xff, 0xe0])],
+      ];
+      for (const [filename, bytes] of cases) {
+        const refused = await upload(bytes, filename);
+        expect([filename, refused.statusCode]).toEqual([filename, 422]);
+        expectError(refused, 422, 'IMAGE_UNDECODABLE');
+      }
+    });
+
+    it('more pixels than MAX_IMAGE_PIXELS', async () => {
+      expectError(await upload(await fixtures.flatPng(1001, 1000), 'wide.png'), 422, 'IMAGE_TOO_MANY_PIXELS');
+    });
+  });
+
+  describe('503: the backends or the memory budget cannot take it', () => {
+    it('the ingest queue is unreachable: refused before the body is read, with Retry-After', async () => {
+      gateway.ingest.down = true;
+      const refused = await upload(await fixtures.baselineJpeg());
+      expectError(refused, 503, 'BACKEND_UNAVAILABLE');
+      expect(refused.headers['retry-after']).toBe('5');
+    });
+
+    it('the object store is unreachable', async () => {
+      gateway.objects.down = true;
+      expectError(await upload(await fixtures.baselineJpeg()), 503, 'BACKEND_UNAVAILABLE');
+    });
+  });
+});
+
+describe('503 OVERLOADED: uploads in flight hold the memory budget', () => {
+  it('refuses an upload that does not fit beside one in flight, then takes the next', async () => {
+    await gateway.close();
+    gateway = await startTestGateway({ ...ENV, UPLOAD_MEMORY_BUDGET_BYTES: String(MAX_UPLOAD_BYTES) });
+    const slow = multipartBody([{ name: 'image', filename: 'slow.png', bytes: await fixtures.noisePng(200, 200) }]);
+    const other = await fixtures.noisePng(190, 190);
+    expect(slow.body.length + other.length).toBeGreaterThan(MAX_UPLOAD_BYTES);
+
+    // The first upload announces its length, so its share is taken up front; a little of its body is sent.
+    const trickle = new PassThrough();
+    trickle.write(slow.body.subarray(0, 1000));
+    const first = gateway.request({
+      method: 'POST',
+      url: '/',
+      payload: trickle,
+      headers: { 'content-type': slow.contentType, 'content-length': String(slow.body.length) },
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+
+    const refused = await upload(other, 'other.png');
+    expectError(refused, 503, 'OVERLOADED');
+    expect(refused.headers['retry-after']).toBe('2');
+
+    trickle.end(slow.body.subarray(1000));
+    expect((await first).statusCode).toBe(201);
+    expect((await upload(other, 'other.png')).statusCode).toBe(201);
+  });
+});
+
+describe('429: uploads per client', () => {
+  it('refuses past UPLOAD_RATE_LIMIT a minute with Retry-After and RateLimit headers; other clients and reads go on', async () => {
+    await gateway.close();
+    gateway = await startTestGateway({ ...ENV, UPLOAD_RATE_LIMIT: '2' });
+    const png = await fixtures.onePixelPng();
+    const form = multipartBody([{ name: 'image', filename: 'a.png', bytes: png }]);
+    const post = (remoteAddress: string) =>
+      gateway.request({ method: 'POST', url: '/', payload: form.body, headers: { 'content-type': form.contentType }, remoteAddress });
+
+    const first = await post('203.0.113.7');
+    expect(first.statusCode).toBe(201);
+    expect(first.headers).toMatchObject({ 'ratelimit-limit': '2', 'ratelimit-remaining': '1', 'ratelimit-policy': '2;w=60' });
+    expect((await post('203.0.113.7')).statusCode).toBe(201);
+    const limited = await post('203.0.113.7');
+    expectError(limited, 429, 'RATE_LIMITED');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(limited.headers).toMatchObject({ 'ratelimit-limit': '2', 'ratelimit-remaining': '0', 'ratelimit-policy': '2;w=60' });
+    expect(gateway.objects.objects.size).toBe(2);
+
+    expect((await post('203.0.113.8')).statusCode).toBe(201);
+    const key = first.json<Keys>().image_key;
+    expect((await gateway.request({ method: 'GET', url: `/${key}`, remoteAddress: '203.0.113.7' })).statusCode).toBe(200);
+  });
+});

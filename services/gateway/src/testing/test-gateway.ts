@@ -1,0 +1,109 @@
+import { STATUS_CODES } from 'node:http';
+import type { Readable } from 'node:stream';
+import { expect, jest } from '@jest/globals';
+import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
+import { Registry } from 'prom-client';
+import { loadGatewayConfig, loadIngestConfig } from '@imagehost/config';
+import { buildApp } from '../app.js';
+import { createGatewayMetrics } from '../metrics.js';
+import { FakeImages, FakeIngest, FakeObjects, FakePurges } from './fakes.js';
+import { OpenApiConformance, type OpenApiDocument } from './openapi-conformance.js';
+
+// The gateway built in-process over fakes, for route tests through `app.inject()`: no port,
+// no backend. Only tests import `src/testing/`; nothing that runs in production does.
+
+// The configuration needs backends to name; the fakes stand in for them, so these
+// never-resolvable names are never reached.
+const UNREACHED_BACKENDS = {
+  REDIS_URL: 'redis://backend.invalid:6379',
+  MONGO_URL: 'mongodb://backend.invalid:27017',
+  S3_ENDPOINT: 'http://backend.invalid:9000',
+  S3_ACCESS_KEY: 'unused',
+  S3_SECRET_KEY: 'unused-secret',
+  LOG_LEVEL: 'silent',
+};
+
+/** Where every test gateway's clock starts: 2026-01-02 03:04:05 UTC. */
+export const TEST_START_MS = Date.UTC(2026, 0, 2, 3, 4, 5);
+
+export interface TestRequest {
+  readonly method: HTTPMethods;
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string | string[]>>;
+  readonly payload?: string | Buffer | Readable;
+  /** The client's address, as rate limits see it. */
+  readonly remoteAddress?: string;
+}
+
+export interface TestGateway {
+  readonly app: FastifyInstance;
+  readonly images: FakeImages;
+  readonly objects: FakeObjects;
+  readonly ingest: FakeIngest;
+  readonly purges: FakePurges;
+  /** The gateway's clock, in milliseconds since the epoch; tests move it. */
+  readonly time: { now: number };
+  /**
+   * `app.inject()`, failing when the response does not conform to the OpenAPI document the
+   * gateway serves (status listed for the route, media type, JSON body schema, fixed headers).
+   */
+  request(request: TestRequest): Promise<LightMyRequestResponse>;
+  /** `request` with a multipart body (as `multipartBody` of @imagehost/testing builds it). */
+  sendForm(
+    method: 'POST' | 'PATCH',
+    url: string,
+    form: { readonly body: Buffer; readonly contentType: string },
+    headers?: Readonly<Record<string, string>>,
+  ): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+/** An error response in the contract's one JSON shape, with this status and code. */
+export function expectError(response: LightMyRequestResponse, status: number, code: string): void {
+  expect({ status: response.statusCode, code: response.json<{ code?: unknown }>().code }).toEqual({ status, code });
+  expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(response.json()).toEqual({ statusCode: status, error: STATUS_CODES[status], code, message: expect.any(String) });
+}
+
+/**
+ * fastify's `inject()` loads light-my-request, which `require`s the `cookie` package, an ES
+ * module. Node 20 can require it but Jest's CommonJS loader cannot (before Node 24.9), so it
+ * is handed the module as Jest imports it.
+ */
+async function letInjectLoadUnderJest(): Promise<void> {
+  const cookie = await import('cookie');
+  jest.mock('cookie', () => cookie);
+}
+
+/** A gateway over fresh fakes. `env` holds gateway and ingest variables (MAX_UPLOAD_BYTES, UPLOAD_RATE_LIMIT…). */
+export async function startTestGateway(env: Readonly<Record<string, string>> = {}): Promise<TestGateway> {
+  await letInjectLoadUnderJest();
+  const variables = { ...UNREACHED_BACKENDS, ...env };
+  const config = loadGatewayConfig(variables);
+  const { maxImagePixels, maxImageSide } = loadIngestConfig(variables);
+  const images = new FakeImages();
+  const objects = new FakeObjects();
+  const ingest = new FakeIngest(images, objects, { maxImagePixels, maxImageSide });
+  const purges = new FakePurges();
+  const time = { now: TEST_START_MS };
+  const app = await buildApp(config, { images, objects, ingest, purges, metrics: createGatewayMetrics(new Registry()), clock: () => time.now });
+  await app.ready();
+  const conformance = new OpenApiConformance(app.swagger() as OpenApiDocument);
+  const request = async (options: TestRequest): Promise<LightMyRequestResponse> => {
+    const response = await app.inject({ ...options, headers: { ...options.headers } });
+    const problems = conformance.problemsOf(options.method, options.url, response);
+    if (problems.length > 0) throw new Error(`the response does not conform to /openapi.json:\n${problems.join('\n')}`);
+    return response;
+  };
+  return {
+    app,
+    images,
+    objects,
+    ingest,
+    purges,
+    time,
+    request,
+    sendForm: (method, url, form, headers = {}) => request({ method, url, payload: form.body, headers: { 'content-type': form.contentType, ...headers } }),
+    close: () => app.close(),
+  };
+}
