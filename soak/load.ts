@@ -429,18 +429,24 @@ class LoadRun {
     const { body, headers } = asHeader ? this.form(next) : this.form(next, [{ name: 'update_key', value: oldKey }]);
     const { reply, expected } = await this.call('replace', client, 'PATCH', `/${image.imageKey}`, ok(200, 202), SHED_UPLOAD, asHeader ? { ...headers, 'x-update-key': oldKey } : headers, body);
     if (!expected || reply === undefined || (reply.status !== 200 && reply.status !== 202)) return 'kept';
-    const keys = this.keysOf('replace', reply, image.imageKey);
-    if (keys === undefined) return 'kept';
-    this.countPatchSuccess(oldKey);
-    image.deleteKey = keys.deleteKey;
-    image.updateKey = keys.updateKey;
-    image.sha256 = next.sha256;
+    if (!this.adoptReplacement('replace', reply, image, oldKey, next.sha256)) return 'kept';
     if (reply.status === 202) {
       this.pending.push(image);
       return 'pending';
     }
     if (Math.random() < STALE_REPLAY_SHARE) return this.replayStaleKey(client, image, oldKey);
     return 'kept';
+  }
+
+  /** Follows a successful PATCH: the image now has the new keys and bytes. False when the reply carried no keys. */
+  private adoptReplacement(op: string, reply: Reply, image: LiveImage, usedKey: string, sha256: string): boolean {
+    const keys = this.keysOf(op, reply, image.imageKey);
+    if (keys === undefined) return false;
+    this.countPatchSuccess(usedKey);
+    image.deleteKey = keys.deleteKey;
+    image.updateKey = keys.updateKey;
+    image.sha256 = sha256;
+    return true;
   }
 
   /** The update key just used, once more: it is dead, so 403 and nothing changes. */
@@ -451,12 +457,7 @@ class LoadRun {
     if (reply?.status !== 200 && reply?.status !== 202) return 'kept';
     // A second success with one key (already recorded as unexpected): the ledger counts it and
     // follows the server, so the final checks compare against what it now holds.
-    const keys = this.keysOf('replace-stale-key', reply, image.imageKey);
-    if (keys === undefined) return 'kept';
-    this.countPatchSuccess(staleKey);
-    image.deleteKey = keys.deleteKey;
-    image.updateKey = keys.updateKey;
-    image.sha256 = next.sha256;
+    if (!this.adoptReplacement('replace-stale-key', reply, image, staleKey, next.sha256)) return 'kept';
     if (reply.status === 200) return 'kept';
     this.pending.push(image);
     return 'pending';

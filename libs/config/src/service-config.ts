@@ -72,6 +72,11 @@ function backendsFrom(env: z.output<z.ZodObject<typeof backendVariables>>) {
 
 export type BackendsConfig = ReturnType<typeof backendsFrom>;
 
+/** A service's frozen configuration: its backends, its ops port and shutdown, and its own part. */
+function serviceConfig<P extends Parameters<typeof backendsFrom>[0] & Parameters<typeof opsFrom>[0], T extends object>(parsed: P, own: (parsed: P) => T) {
+  return Object.freeze({ ...backendsFrom(parsed), ...opsFrom(parsed), ...own(parsed) });
+}
+
 const gatewaySchema = z
   .object({
     ...backendVariables,
@@ -110,10 +115,7 @@ function parseTrustProxy(value: string | undefined): string[] | number | false {
 
 /** The gateway's configuration: HTTP listener, upload limits, and how long a POST waits for ingest. */
 export function loadGatewayConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
-  const parsed = loadConfig(gatewaySchema, env);
-  return Object.freeze({
-    ...backendsFrom(parsed),
-    ...opsFrom(parsed),
+  return serviceConfig(loadConfig(gatewaySchema, env), (parsed) => ({
     host: parsed.HOST,
     port: parsed.PORT,
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
@@ -134,7 +136,7 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     /** Proxies whose X-Forwarded-For is believed (addresses, CIDRs, or a hop count); none by default. */
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     queueDashboardCredentials: parsed.QUEUE_DASHBOARD_CREDENTIALS,
-  });
+  }));
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
 
@@ -167,17 +169,14 @@ const ingestSchema = z.object({
 
 /** The ingest worker's configuration: the image limits it enforces and how many jobs it runs at once. */
 export function loadIngestConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
-  const parsed = loadConfig(ingestSchema, env);
-  return Object.freeze({
-    ...backendsFrom(parsed),
-    ...opsFrom(parsed),
+  return serviceConfig(loadConfig(ingestSchema, env), (parsed) => ({
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     maxImagePixels: parsed.MAX_IMAGE_PIXELS,
     maxImageSide: parsed.MAX_IMAGE_SIDE,
     ...workerFrom(parsed.INGEST_CONCURRENCY, parsed),
     /** How long a replaced version stays readable for GETs that looked it up just before. */
     supersededReapDelayMs: parsed.SUPERSEDED_REAP_DELAY_MS,
-  });
+  }));
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;
 
@@ -192,15 +191,12 @@ const reaperSchema = z.object({
 
 /** The reaper's configuration. */
 export function loadReaperConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
-  const parsed = loadConfig(reaperSchema, env);
-  return Object.freeze({
-    ...backendsFrom(parsed),
-    ...opsFrom(parsed),
+  return serviceConfig(loadConfig(reaperSchema, env), (parsed) => ({
     ...workerFrom(parsed.REAP_CONCURRENCY, parsed),
     sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
     /** What the sweep leaves alone: anything younger than this may still be in flight. */
     sweepGraceMs: parsed.SWEEP_GRACE_MS,
-  });
+  }));
 }
 export type ReaperConfig = ReturnType<typeof loadReaperConfig>;
 

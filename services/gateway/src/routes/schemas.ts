@@ -5,70 +5,48 @@ import { ERROR_CODES } from '@imagehost/errors';
 // what the routes send. Shared schemas are registered once by `$id` (`Error#`…) and appear in
 // the document as `#/components/schemas/<id>`.
 
-const errorSchema = {
-  $id: 'Error',
-  description: 'Every refusal and failure of a route',
-  type: 'object',
-  required: ['statusCode', 'error', 'code', 'message'],
-  additionalProperties: false,
-  properties: {
-    statusCode: { type: 'integer' },
-    error: { type: 'string', description: 'the HTTP reason phrase' },
-    code: { type: 'string', enum: Object.keys(ERROR_CODES), description: 'stable, machine-readable' },
-    message: { type: 'string' },
-  },
-} as const;
+/** A shared response body: every property required, no other allowed. */
+function closedObject<P extends Record<string, unknown>>(id: string, description: string, properties: P) {
+  return { $id: id, description, type: 'object', required: Object.keys(properties), additionalProperties: false, properties } as const;
+}
+
+const errorSchema = closedObject('Error', 'Every refusal and failure of a route', {
+  statusCode: { type: 'integer' },
+  error: { type: 'string', description: 'the HTTP reason phrase' },
+  code: { type: 'string', enum: Object.keys(ERROR_CODES), description: 'stable, machine-readable' },
+  message: { type: 'string' },
+});
 
 // Sent by the HTTP server itself (fastify's client error handler), before any route runs.
-const clientTimeoutSchema = {
-  $id: 'ClientTimeout',
-  description: 'The request did not arrive in time',
-  type: 'object',
-  required: ['statusCode', 'error', 'message'],
-  additionalProperties: false,
-  properties: {
-    statusCode: { type: 'integer', const: 408 },
-    error: { type: 'string' },
-    message: { type: 'string' },
-  },
-} as const;
+const clientTimeoutSchema = closedObject('ClientTimeout', 'The request did not arrive in time', {
+  statusCode: { type: 'integer', const: 408 },
+  error: errorSchema.properties.error,
+  message: errorSchema.properties.message,
+});
 
 const contentType = { type: 'string', enum: ['image/jpeg', 'image/png'], description: 'from the bytes, not from the filename' } as const;
-
-const storedImageSchema = {
-  $id: 'StoredImage',
-  description: 'The image is stored and readable at once',
-  type: 'object',
-  required: ['image_key', 'delete_key', 'update_key', 'url', 'content_type', 'width', 'height', 'bytes'],
-  additionalProperties: false,
-  properties: {
-    image_key: { type: 'string' },
-    delete_key: { type: 'string', description: 'shown once; only its hash is stored' },
-    update_key: { type: 'string', description: 'shown once; only its hash is stored' },
-    url: { type: 'string' },
-    content_type: contentType,
-    width: { type: 'integer' },
-    height: { type: 'integer' },
-    bytes: { type: 'integer' },
-  },
+/** What every accepted upload or replacement hands back. */
+const issuedKeys = {
+  image_key: { type: 'string' },
+  delete_key: { type: 'string', description: 'shown once; only its hash is stored' },
+  update_key: { type: 'string', description: 'shown once; only its hash is stored' },
+  url: { type: 'string' },
 } as const;
 
-const acceptedImageSchema = {
-  $id: 'AcceptedImage',
-  description: 'Accepted; it becomes readable once ingested (or is refused then)',
-  type: 'object',
-  required: ['image_key', 'delete_key', 'update_key', 'url', 'status', 'content_type', 'bytes'],
-  additionalProperties: false,
-  properties: {
-    image_key: { type: 'string' },
-    delete_key: { type: 'string' },
-    update_key: { type: 'string' },
-    url: { type: 'string' },
-    status: { type: 'string', const: 'processing' },
-    content_type: contentType,
-    bytes: { type: 'integer' },
-  },
-} as const;
+const storedImageSchema = closedObject('StoredImage', 'The image is stored and readable at once', {
+  ...issuedKeys,
+  content_type: contentType,
+  width: { type: 'integer' },
+  height: { type: 'integer' },
+  bytes: { type: 'integer' },
+});
+
+const acceptedImageSchema = closedObject('AcceptedImage', 'Accepted; it becomes readable once ingested (or is refused then)', {
+  ...issuedKeys,
+  status: { type: 'string', const: 'processing' },
+  content_type: contentType,
+  bytes: { type: 'integer' },
+});
 
 /** Registered with `addSchema` before any route. */
 export const SHARED_SCHEMAS = [errorSchema, clientTimeoutSchema, storedImageSchema, acceptedImageSchema] as const;
