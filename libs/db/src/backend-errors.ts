@@ -40,14 +40,20 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
 }
 
+/** Told of every call: its operation, how it ended (`unavailable`: an outage) and how long it took. */
+export type MongoCallObserver = (operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number) => void;
+
 /** Runs a MongoDB call, turning an outage into a retryable `BACKEND_UNAVAILABLE`. */
-export async function callMongo<T>(operation: string, call: () => Promise<T>): Promise<T> {
+export async function callMongo<T>(operation: string, call: () => Promise<T>, observe?: MongoCallObserver): Promise<T> {
+  const started = performance.now();
   try {
-    return await call();
+    const result = await call();
+    observe?.(operation, 'ok', (performance.now() - started) / 1000);
+    return result;
   } catch (error) {
-    if (isMongoUnavailable(error)) {
-      throw new AppError('BACKEND_UNAVAILABLE', `MongoDB is unavailable (${operation})`, { cause: error });
-    }
+    const unavailable = isMongoUnavailable(error);
+    observe?.(operation, unavailable ? 'unavailable' : 'error', (performance.now() - started) / 1000);
+    if (unavailable) throw new AppError('BACKEND_UNAVAILABLE', `MongoDB is unavailable (${operation})`, { cause: error });
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 import mongoose, { type Connection } from 'mongoose';
 import { AppError } from '@imagehost/errors';
-import { callMongo, isDuplicateKeyError } from './backend-errors.js';
+import { callMongo, isDuplicateKeyError, type MongoCallObserver } from './backend-errors.js';
 import { imageModel, type ImageModel, type ImageRecord } from './image.model.js';
 
 export interface DatabaseSettings {
@@ -36,23 +36,31 @@ export type InsertOutcome = { readonly inserted: true } | { readonly inserted: f
 export class ImageRepository {
   private readonly model: ImageModel;
 
-  constructor(private readonly connection: Connection) {
+  constructor(
+    private readonly connection: Connection,
+    /** Told of every call, for latency and error metrics. */
+    private readonly observeCall?: MongoCallObserver,
+  ) {
     this.model = imageModel(connection);
+  }
+
+  private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return callMongo(operation, run, this.observeCall);
   }
 
   /** Waits for the connection and creates the collection's indexes; called once at start-up. */
   async prepare(): Promise<void> {
-    await callMongo('connect', () => this.connection.asPromise());
-    await callMongo('createCollection', () => this.model.createCollection().then(() => undefined)).catch((error: unknown) => {
+    await this.call('connect', () => this.connection.asPromise());
+    await this.call('createCollection', () => this.model.createCollection().then(() => undefined)).catch((error: unknown) => {
       // A concurrent replica may have created it first.
       if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
     });
-    await callMongo('createIndexes', () => this.model.createIndexes());
+    await this.call('createIndexes', () => this.model.createIndexes());
   }
 
   /** Succeeds when MongoDB answers (readiness). */
   async ping(): Promise<void> {
-    await callMongo('ping', async () => {
+    await this.call('ping', async () => {
       const db = this.connection.db;
       if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
       await db.admin().ping();
@@ -78,7 +86,7 @@ export class ImageRepository {
    * cursor (bench/decisions.md#find-command).
    */
   private async findById(filter: Record<string, unknown>, limit: number): Promise<ImageRecord[]> {
-    return callMongo('find', async () => {
+    return this.call('find', async () => {
       const db = this.connection.db;
       if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
       const reply = await db.command({ find: this.model.collection.collectionName, filter, limit, batchSize: limit, singleBatch: true });
@@ -92,7 +100,7 @@ export class ImageRepository {
    */
   async insertIfAbsent(record: ImageRecord): Promise<InsertOutcome> {
     try {
-      await callMongo('insert', () => this.model.create(record));
+      await this.call('insert', () => this.model.create(record));
       return { inserted: true };
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
@@ -112,7 +120,7 @@ export class ImageRepository {
     expectedUpdateKeyHash: string,
     next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'>,
   ): Promise<ImageRecord | undefined> {
-    const previous = await callMongo('replaceVersion', () =>
+    const previous = await this.call('replaceVersion', () =>
       this.model
         .findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null }, { $set: next }, { returnDocument: 'before' })
         .lean<ImageRecord>()
@@ -126,7 +134,7 @@ export class ImageRepository {
    * is not deleted already. True when this call deleted it.
    */
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
-    const result = await callMongo('markDeleted', () =>
+    const result = await this.call('markDeleted', () =>
       this.model.updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null }, { $set: { deletedAt: at } }).exec(),
     );
     return result.modifiedCount === 1;
@@ -134,13 +142,13 @@ export class ImageRepository {
 
   /** Removes the record of a deleted image (never of a live one). True when it removed it. */
   async purgeDeleted(imageKey: string): Promise<boolean> {
-    const result = await callMongo('purgeDeleted', () => this.model.deleteOne({ _id: imageKey, deletedAt: { $ne: null } }).exec());
+    const result = await this.call('purgeDeleted', () => this.model.deleteOne({ _id: imageKey, deletedAt: { $ne: null } }).exec());
     return result.deletedCount === 1;
   }
 
   /** Keys of images deleted before `before`, oldest first: tombstones a lost purge left. */
   async findTombstones(before: Date, limit: number): Promise<string[]> {
-    const records = await callMongo('findTombstones', () =>
+    const records = await this.call('findTombstones', () =>
       this.model.find({ deletedAt: { $ne: null, $lt: before } }, { _id: 1 }).sort({ deletedAt: 1 }).limit(limit).lean<{ _id: string }[]>().exec(),
     );
     return records.map((record) => record._id);
@@ -174,6 +182,6 @@ export class ImageRepository {
 
   /** How many records there are, deleted ones included. */
   async countAll(): Promise<number> {
-    return callMongo('count', () => this.model.countDocuments().exec());
+    return this.call('count', () => this.model.countDocuments().exec());
   }
 }

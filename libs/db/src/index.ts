@@ -1,2 +1,3 @@
 export type { ImageRecord, StoredContentType } from './image.model.js';
 export { ImageRepository, connectDatabase, type DatabaseSettings, type InsertOutcome } from './image.repository.js';
+export type { MongoCallObserver } from './backend-errors.js';

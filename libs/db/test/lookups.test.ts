@@ -6,6 +6,7 @@ import { testBackendSettings, uniqueName } from '@imagehost/testing';
 const settings = testBackendSettings();
 let connection: Connection;
 let images: ImageRepository;
+const observed: [string, string][] = [];
 
 function record(imageKey: string, deletedAt: Date | null = null): ImageRecord {
   const at = new Date('2026-01-02T03:04:05.678Z');
@@ -28,7 +29,7 @@ function record(imageKey: string, deletedAt: Date | null = null): ImageRecord {
 
 beforeAll(async () => {
   connection = connectDatabase({ url: settings.mongoUrl, dbName: uniqueName('lookups') });
-  images = new ImageRepository(connection);
+  images = new ImageRepository(connection, (operation, outcome) => observed.push([operation, outcome]));
   await images.prepare();
   for (const key of ['first', 'middle', 'last', 'gone']) await images.insertIfAbsent(record(key, key === 'gone' ? new Date() : null));
 });
@@ -59,3 +60,14 @@ describe('ImageRepository lookups by key', () => {
     expect((await images.findMany([])).size).toBe(0);
   });
 });
+
+describe('call metrics', () => {
+  it('are told of every call with its outcome: a duplicate insert is an error, not an outage', async () => {
+    observed.length = 0;
+    await images.findAny('first');
+    expect(await images.insertIfAbsent(record('first'))).toMatchObject({ inserted: false });
+    expect(observed).toEqual(expect.arrayContaining([['find', 'ok'], ['insert', 'error']]));
+    expect(observed.some(([, outcome]) => outcome === 'unavailable')).toBe(false);
+  });
+});
+

@@ -1,9 +1,11 @@
 import { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { BackendsConfig } from '@imagehost/config';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
 import { createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
+import { createBackendCallMetrics } from './metrics.js';
 import { backendChecks, type ReadinessCheck } from './ops-server.js';
 import { prepareInBackground } from './prepare-in-background.js';
 
@@ -37,11 +39,15 @@ export function connectRedisFailFast(redisUrl: string): Redis {
   return redis;
 }
 
-/** Connects a service to MongoDB, S3 and Redis (both queues and a fail-fast client). */
-export function connectBackends(config: BackendsConfig, log: Logger): ServiceBackends {
+/**
+ * Connects a service to MongoDB, S3 and Redis (both queues and a fail-fast client); with a
+ * registry, every MongoDB and S3 call is timed into it.
+ */
+export function connectBackends(config: BackendsConfig, log: Logger, registry?: Registry): ServiceBackends {
+  const calls = registry === undefined ? undefined : createBackendCallMetrics(registry);
   const connection = connectDatabase(config.mongo);
-  const images = new ImageRepository(connection);
-  const objects = new ObjectStore(config.s3);
+  const images = new ImageRepository(connection, calls?.mongodb);
+  const objects = new ObjectStore(config.s3, calls?.s3);
   const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);

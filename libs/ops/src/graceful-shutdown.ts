@@ -14,6 +14,23 @@ export interface ShutdownPlan {
   readonly closeConnections: () => Promise<void>;
 }
 
+let exitWhileStarting: ((signal: NodeJS.Signals) => void) | undefined;
+
+/**
+ * Until the service serves (and `shutDownGracefullyOnSignal` takes over), SIGTERM or SIGINT
+ * exits at once: nothing is in flight yet, and a process running as PID 1 has no default
+ * handler, so a start-up stuck on a backend would otherwise ignore the signal until killed.
+ * Call it on the first line of `main`.
+ */
+export function exitOnSignalWhileStarting(log: Logger): void {
+  exitWhileStarting = (signal) => {
+    log.info({ signal }, 'stopped during start-up');
+    process.exit(0);
+  };
+  process.once('SIGTERM', exitWhileStarting);
+  process.once('SIGINT', exitWhileStarting);
+}
+
 /**
  * On SIGTERM or SIGINT: readiness drops, then intake stops and work in flight finishes, then
  * connections close and the process exits 0 — or exits 1 when that takes longer than the
@@ -46,6 +63,11 @@ export function shutDownGracefullyOnSignal(plan: ShutdownPlan): void {
       }
     })();
   };
+  if (exitWhileStarting !== undefined) {
+    process.off('SIGTERM', exitWhileStarting);
+    process.off('SIGINT', exitWhileStarting);
+    exitWhileStarting = undefined;
+  }
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
 }

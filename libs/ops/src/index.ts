@@ -1,8 +1,8 @@
-export { createJobMetrics, createRegistry, registerQueueMetrics, type JobMetrics } from './metrics.js';
+export { createBackendCallMetrics, createJobMetrics, createRegistry, registerQueueMetrics, type JobMetrics, type ObservedQueue } from './metrics.js';
 export { backendChecks, startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops-server.js';
 export { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './queue-dashboard.js';
 export { observeWorker } from './observe-worker.js';
-export { shutDownGracefullyOnSignal, type ShutdownPlan } from './graceful-shutdown.js';
+export { exitOnSignalWhileStarting, shutDownGracefullyOnSignal, type ShutdownPlan } from './graceful-shutdown.js';
 export { prepareInBackground } from './prepare-in-background.js';
 export { serveWorker, type WorkerServiceOptions } from './serve-worker.js';
 export { connectBackends, connectRedisFailFast, type ServiceBackends } from './connect-backends.js';

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 
 // Names follow Prometheus conventions: a `imagehost_` namespace, base units in the name,
 // `_total` on counters, and labels of low cardinality only (never a key or an id).
@@ -14,21 +14,92 @@ export function createRegistry(service: string): Registry {
   return registry;
 }
 
+/** The queues as the gauges read them. */
+export type ObservedQueue = Pick<Queue, 'name' | 'getJobCounts' | 'getJobs'>;
+
+/** How many of the next waiting jobs the age gauge looks at. */
+const WAITING_JOBS_AGED = 20;
+
+/**
+ * Seconds since the longest-waiting of these jobs became waiting: its creation plus the delay
+ * it was added with (BullMQ keeps that in its options; its own `delay` reads 0 once promoted).
+ * Retried jobs are left out: BullMQ does not record when a retry's backoff ended, and counting
+ * from creation would make a job back from hours of backoff look stuck.
+ */
+export function oldestWaitingAgeSeconds(jobs: readonly Pick<Job, 'timestamp' | 'opts' | 'attemptsMade'>[], now: number): number {
+  let oldest = 0;
+  for (const job of jobs) {
+    if (job.attemptsMade > 0) continue;
+    oldest = Math.max(oldest, (now - job.timestamp - (job.opts.delay ?? 0)) / 1000);
+  }
+  return oldest;
+}
+
+interface QueueSnapshot {
+  readonly counts: Record<string, number>;
+  readonly oldestWaitingAgeSeconds: number;
+}
+
+/** Resolves with `work` or rejects once `ms` have passed, whichever comes first. */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Queue gauges read from Redis at scrape time: jobs per state, and the age of the oldest
  * waiting job (the backlog's delay as a user feels it). Every replica reports the same
- * numbers; dashboards take `max by (queue)`.
+ * numbers; dashboards take `max by (queue)`. Redis is asked within `readTimeoutMs`: when it
+ * does not answer, these series are dropped and their last-success time stops moving, while the
+ * rest of the scrape (HTTP, jobs, process) still answers — an outage must not blank /metrics.
  */
-export function registerQueueMetrics(registry: Registry, queues: readonly Queue[]): void {
+export function registerQueueMetrics(registry: Registry, queues: readonly ObservedQueue[], options: { readTimeoutMs?: number } = {}): void {
+  const readTimeoutMs = options.readTimeoutMs ?? 1000;
+  // One read of Redis per scrape, shared by the gauges.
+  let reading: Promise<Map<string, QueueSnapshot> | undefined> | undefined;
+  const snapshot = () => {
+    reading ??= within(
+      readTimeoutMs,
+      Promise.all(
+        queues.map(async (queue) => {
+          const [counts, next] = await Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.getJobs(['waiting'], 0, WAITING_JOBS_AGED - 1, true)]);
+          return [queue.name, { counts, oldestWaitingAgeSeconds: oldestWaitingAgeSeconds(next, Date.now()) }] as const;
+        }),
+      ),
+    )
+      .then((entries) => new Map(entries))
+      .catch(() => undefined);
+    const current = reading;
+    // prom-client starts every collector of a scrape in one synchronous pass; the next scrape reads anew.
+    queueMicrotask(() => (reading = undefined));
+    return current;
+  };
+
+  new Gauge({
+    name: 'imagehost_queue_metrics_last_success_timestamp_seconds',
+    help: 'When the queue gauges were last read from Redis (Unix seconds); stale while Redis does not answer',
+    registers: [registry],
+    async collect() {
+      if ((await snapshot()) !== undefined) this.set(Date.now() / 1000);
+    },
+  });
   new Gauge({
     name: 'imagehost_queue_jobs',
     help: 'Jobs in the queue, by state',
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
-      const counts = await Promise.all(queues.map(async (queue) => [queue.name, await queue.getJobCounts(...QUEUE_STATES)] as const));
-      for (const [queue, byState] of counts) {
-        for (const state of QUEUE_STATES) this.set({ queue, state }, byState[state] ?? 0);
+      const read = await snapshot();
+      this.reset();
+      for (const [queue, { counts }] of read ?? []) {
+        for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0);
       }
     },
   });
@@ -38,11 +109,9 @@ export function registerQueueMetrics(registry: Registry, queues: readonly Queue[
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
-      const now = Date.now();
-      for (const queue of queues) {
-        const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
-        this.set({ queue: queue.name }, oldest === undefined ? 0 : Math.max(0, (now - oldest.timestamp) / 1000));
-      }
+      const read = await snapshot();
+      this.reset();
+      for (const [queue, { oldestWaitingAgeSeconds }] of read ?? []) this.set({ queue }, oldestWaitingAgeSeconds);
     },
   });
 }
@@ -63,6 +132,52 @@ export function createJobMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    jobWait: new Histogram({
+      name: 'imagehost_job_wait_seconds',
+      help: 'Time from when a job became waiting (its creation plus any delay it was added with) to the start of its first attempt',
+      labelNames: ['queue'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    stalled: new Counter({
+      name: 'imagehost_jobs_stalled_total',
+      help: 'Jobs whose worker stopped renewing their lock (died or hung), found by this worker',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    activeJobs: new Gauge({
+      name: 'imagehost_worker_active_jobs',
+      help: 'Jobs this worker is running now; saturation is this over imagehost_worker_concurrency',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    concurrency: new Gauge({
+      name: 'imagehost_worker_concurrency',
+      help: 'How many jobs this worker runs at once at most',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
   };
 }
 export type JobMetrics = ReturnType<typeof createJobMetrics>;
+
+/**
+ * Latency and outcome of every MongoDB and S3 call, by operation (`find`, `PutObject`…):
+ * `unavailable` counts outages, `error` refusals such as a duplicate key.
+ */
+export function createBackendCallMetrics(registry: Registry) {
+  const calls = new Histogram({
+    name: 'imagehost_backend_call_duration_seconds',
+    help: 'Duration of calls to MongoDB and S3, by backend, operation and outcome (ok, error, unavailable)',
+    labelNames: ['backend', 'operation', 'outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [registry],
+  });
+  const observer =
+    (backend: string) =>
+    (operation: string, outcome: string, seconds: number): void => {
+      calls.observe({ backend, operation, outcome }, seconds);
+    };
+  return { mongodb: observer('mongodb'), s3: observer('s3') };
+}
+

@@ -1,11 +1,13 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '@imagehost/logging';
 
 /** A dependency the service cannot work without; readiness fails while one fails. */
 export interface ReadinessCheck {
   readonly name: string;
   readonly check: () => Promise<unknown>;
+  /** A backend's own check: also reported as `imagehost_backend_up{backend=name}`. */
+  readonly backend?: boolean;
 }
 
 /** The checks every service makes: its Redis, MongoDB and S3 each answer. */
@@ -15,9 +17,9 @@ export function backendChecks(backends: {
   readonly objects: { ping(): Promise<unknown> };
 }): ReadinessCheck[] {
   return [
-    { name: 'redis', check: () => backends.redis.ping() },
-    { name: 'mongodb', check: () => backends.images.ping() },
-    { name: 's3', check: () => backends.objects.ping() },
+    { name: 'redis', check: () => backends.redis.ping(), backend: true },
+    { name: 'mongodb', check: () => backends.images.ping(), backend: true },
+    { name: 's3', check: () => backends.objects.ping(), backend: true },
   ];
 }
 
@@ -54,6 +56,20 @@ async function withTimeout(check: () => Promise<unknown>): Promise<void> {
   }
 }
 
+/** Runs the checks together, each within CHECK_TIMEOUT_MS: `ok` or what went wrong. */
+async function runChecks(checks: readonly ReadinessCheck[]): Promise<(readonly [ReadinessCheck, string])[]> {
+  return Promise.all(
+    checks.map(async (check) => {
+      try {
+        await withTimeout(check.check);
+        return [check, 'ok'] as const;
+      } catch (error) {
+        return [check, error instanceof Error ? error.message : String(error)] as const;
+      }
+    }),
+  );
+}
+
 /**
  * The ops port, apart from the public one: `/metrics` (Prometheus text), `/healthz` (the
  * process is alive: only a restart helps otherwise) and `/readyz` (its backends answer and
@@ -66,18 +82,21 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (shuttingDown) return reply.status(503).send({ status: 'shutting-down' });
-    const results = await Promise.all(
-      options.checks.map(async ({ name, check }) => {
-        try {
-          await withTimeout(check);
-          return [name, 'ok'] as const;
-        } catch (error) {
-          return [name, error instanceof Error ? error.message : String(error)] as const;
-        }
-      }),
-    );
+    const results = await runChecks(options.checks);
     const ready = results.every(([, outcome]) => outcome === 'ok');
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results) });
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results.map(([check, outcome]) => [check.name, outcome])) });
+  });
+  // Asked at scrape time, each within CHECK_TIMEOUT_MS: a backend down shows as 0 here while
+  // the rest of the scrape still answers.
+  const backends = options.checks.filter((check) => check.backend === true);
+  new Gauge({
+    name: 'imagehost_backend_up',
+    help: 'Whether the backend answered its check at this scrape (1) or not (0)',
+    labelNames: ['backend'],
+    registers: [options.registry],
+    async collect() {
+      for (const [check, outcome] of await runChecks(backends)) this.set({ backend: check.name }, outcome === 'ok' ? 1 : 0);
+    },
   });
   app.get('/metrics', async (_request, reply) => {
     const body = await options.registry.metrics();

@@ -46,11 +46,15 @@ describe('PutObject through it', () => {
 
   it('sends the bytes as they are, with their type, metadata and a signed body hash', async () => {
     const { port } = server.address() as AddressInfo;
-    const store = new ObjectStore({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'access', secretKey: 'secret', region: 'us-east-1', bucket: 'images' });
+    const observed: [string, string][] = [];
+    const store = new ObjectStore({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'access', secretKey: 'secret', region: 'us-east-1', bucket: 'images' }, (operation, outcome) =>
+      observed.push([operation, outcome]),
+    );
     const bytes = Buffer.from('the bytes of an image, exactly');
     await store.putObject('images/AAAAAAAAAAAAAAAA/BBBBBBBBBBBBBBBB', bytes, 'image/png', { job: '{"kind":"create"}' });
 
     expect(received).toHaveLength(1);
+    expect(observed).toEqual([['PutObject', 'ok']]);
     const [put] = received;
     expect(put?.method).toBe('PUT');
     expect(put?.url).toBe('/images/images/AAAAAAAAAAAAAAAA/BBBBBBBBBBBBBBBB');
@@ -63,3 +67,24 @@ describe('PutObject through it', () => {
     expect(put?.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=access\//);
   });
 });
+
+describe('call metrics', () => {
+  it('time every call, and count one that finds no S3 as unavailable', async () => {
+    const observed: [string, string][] = [];
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    // Nothing listens on that port any more: S3 is unavailable.
+    const store = new ObjectStore(
+      { endpoint: `http://127.0.0.1:${port}`, accessKey: 'access', secretKey: 'secret', region: 'us-east-1', bucket: 'images', timeoutMs: 2_000 },
+      (operation, outcome, seconds) => {
+        observed.push([operation, outcome]);
+        expect(seconds).toBeGreaterThanOrEqual(0);
+      },
+    );
+    await expect(store.removeObject('images/AAAAAAAAAAAAAAAA/BBBBBBBBBBBBBBBB')).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect(observed).toEqual([['DeleteObject', 'unavailable']]);
+  });
+});
+

@@ -29,6 +29,9 @@ export interface ObjectStoreSettings {
   readonly timeoutMs?: number;
 }
 
+/** Told of every call: its operation, how it ended (`unavailable`: an outage) and how long it took. */
+export type S3CallObserver = (operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number) => void;
+
 /** User metadata of an object: lower-case names, ASCII values (S3 sends them as headers). */
 export type ObjectMetadata = Readonly<Record<string, string>>;
 
@@ -103,7 +106,11 @@ export class ObjectStore {
   private readonly client: Client;
   private readonly region: string;
 
-  constructor(settings: ObjectStoreSettings) {
+  constructor(
+    settings: ObjectStoreSettings,
+    /** Told of every call, for latency and error metrics. */
+    private readonly observeCall?: S3CallObserver,
+  ) {
     const url = new URL(settings.endpoint);
     const useSSL = url.protocol === 'https:';
     const base = useSSL ? https : http;
@@ -126,9 +133,14 @@ export class ObjectStore {
   }
 
   private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
     try {
-      return await run();
+      const result = await run();
+      this.observeCall?.(operation, 'ok', (performance.now() - started) / 1000);
+      return result;
     } catch (error) {
+      // An AppError is a refusal decided here (too large…); anything else is S3 not answering.
+      this.observeCall?.(operation, error instanceof AppError ? 'error' : 'unavailable', (performance.now() - started) / 1000);
       if (error instanceof AppError) throw error;
       throw new AppError('BACKEND_UNAVAILABLE', `S3 ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, {
         cause: error,

@@ -1,7 +1,7 @@
 import { loadIngestConfig } from '@imagehost/config';
 import { INGEST_QUEUE, createWorker, ingestJobSchema, parseJobData, toWorkerError, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createRegistry, serveWorker } from '@imagehost/ops';
+import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker } from '@imagehost/ops';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 
@@ -12,9 +12,11 @@ import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 async function main(): Promise<void> {
   const config = loadIngestConfig();
   const log = createLogger('ingest', config.logLevel);
+  exitOnSignalWhileStarting(log);
   restrictDecodersToJpegAndPng();
 
-  const backends = connectBackends(config, log);
+  const registry = createRegistry('ingest');
+  const backends = connectBackends(config, log, registry);
   const { images, objects, queueConnection, reapQueue } = backends;
   const checks = backends.prepareInBackground();
 
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     log,
     ops: config.ops,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
-    registry: createRegistry('ingest'),
+    registry,
     backends,
     checks,
     worker,

@@ -11,7 +11,7 @@ import {
   type ReapJobResult,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createRegistry, serveWorker } from '@imagehost/ops';
+import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker } from '@imagehost/ops';
 import { createReaperMetrics } from './metrics.js';
 import { reap, type ReapDeps } from './reap.handler.js';
 import { sweepLock } from './sweep-lock.js';
@@ -23,7 +23,9 @@ import { sweepLock } from './sweep-lock.js';
 async function main(): Promise<void> {
   const config = loadReaperConfig();
   const log = createLogger('reaper', config.logLevel);
-  const backends = connectBackends(config, log);
+  exitOnSignalWhileStarting(log);
+  const registry = createRegistry('reaper');
+  const backends = connectBackends(config, log, registry);
   const { images, objects, queueConnection, ingestQueue, reapQueue, redis } = backends;
   const checks = backends.prepareInBackground();
 
@@ -63,7 +65,6 @@ async function main(): Promise<void> {
     },
     { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs },
   );
-  const registry = createRegistry('reaper');
   const reaperMetrics = createReaperMetrics(registry);
   worker.on('completed', (job, result) => {
     reaperMetrics.objectsRemoved.inc({ target: job.data.target }, result.removedObjects);

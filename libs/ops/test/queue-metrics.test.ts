@@ -1,0 +1,52 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { Queue, Worker } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { testBackendSettings, uniqueName, waitFor } from '@imagehost/testing';
+import { createRegistry, registerQueueMetrics } from '../src/index.js';
+
+// The oldest-waiting age on a real BullMQ queue: a job's delay, and a retry's backoff, are
+// not time spent waiting for a worker.
+
+const connection = { url: testBackendSettings().redisUrl, maxRetriesPerRequest: null };
+const prefix = uniqueName('queue-metrics');
+const queue = new Queue('aged', { connection, prefix });
+
+afterAll(async () => {
+  await queue.obliterate({ force: true });
+  await queue.close();
+});
+
+async function ageSeconds(): Promise<number> {
+  const registry = createRegistry('test');
+  registerQueueMetrics(registry, [queue]);
+  const line = (await registry.metrics()).split('\n').find((l) => l.startsWith('imagehost_queue_oldest_waiting_age_seconds{queue="aged"'));
+  return Number(line?.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('imagehost_queue_oldest_waiting_age_seconds', () => {
+  it('does not count a delay, nor the backoff of a retried job', async () => {
+    // A job delayed 1.5 s, then waiting: its age starts when the delay ended.
+    const delayed = await queue.add('delayed', {}, { delay: 1_500 });
+    await sleep(2_000);
+    await delayed.promote();
+    expect(await ageSeconds()).toBeLessThan(1.5);
+
+    // A job that failed once and comes back from a 1.5 s backoff: left out.
+    await queue.remove(delayed.id ?? '');
+    const retried = await queue.add('retried', {}, { attempts: 2, backoff: { type: 'fixed', delay: 1_500 } });
+    const worker = new Worker('aged', async () => Promise.reject(new Error('an outage')), { connection, prefix });
+    await waitFor('the first attempt to fail', async () => ((await queue.getJob(retried.id ?? ''))?.attemptsMade === 1 ? true : undefined));
+    await worker.close();
+    await sleep(1_600);
+    await (await queue.getJob(retried.id ?? ''))?.promote().catch(() => undefined);
+    await waitFor('the retry to be waiting', async () => ((await queue.getJobCounts('waiting')).waiting === 1 ? true : undefined));
+    expect(await ageSeconds()).toBe(0);
+
+    // A fresh job beside it is counted as usual.
+    await queue.add('fresh', {});
+    await sleep(1_000);
+    const age = await ageSeconds();
+    expect(age).toBeGreaterThanOrEqual(0.9);
+    expect(age).toBeLessThan(3);
+  }, 30_000);
+});
