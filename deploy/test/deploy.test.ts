@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { MINIO_MODULE, MINIO_VERSION, MONGO_IMAGE, REDIS_IMAGE, goToolBinary } from '@imagehost/backends';
 import { freePort, testBackendSettings } from '@imagehost/testing';
 import { loadGatewayConfig, loadIngestConfig, loadReaperConfig } from '@imagehost/config';
@@ -19,9 +21,10 @@ import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import * as keda from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import * as monitoring from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import * as gatewayApi from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 
-// The deployment as code, checked offline: the kustomization renders with kustomize itself,
-// every object validates against its Kubernetes (or CRD) schema, docker-compose.yml against
+// The deployment as code, checked offline: the base, each component and the example overlay
+// render with kustomize itself, every object validates against its Kubernetes (or CRD) schema, docker-compose.yml against
 // the Compose schema, and dashboards and alerts only name metrics the services export.
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,6 +42,8 @@ const MODELS: Record<string, Validatable> = {
   'apps/v1/Deployment': apps.Deployment,
   'autoscaling/v2/HorizontalPodAutoscaler': autoscaling.HorizontalPodAutoscaler,
   'networking.k8s.io/v1/NetworkPolicy': networking.NetworkPolicy,
+  'networking.k8s.io/v1/Ingress': networking.Ingress,
+  'gateway.networking.k8s.io/v1/HTTPRoute': gatewayApi.HTTPRoute,
   'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
   'keda.sh/v1alpha1/ScaledObject': keda.ScaledObject,
   'monitoring.coreos.com/v1/ServiceMonitor': monitoring.ServiceMonitor,
@@ -51,19 +56,67 @@ function validateManifest(manifest: Manifest): void {
   new Model(manifest as never).validate();
 }
 
-let rendered: Manifest[];
+/**
+ * What an operator can apply: the base alone (a bare cluster), the base with each optional
+ * component, and the example overlay with all of them. Each variant is rendered through a
+ * throw-away overlay, as an operator's own overlay would include them.
+ */
+const VARIANTS: Record<string, { readonly components: readonly string[] } | { readonly overlay: string }> = {
+  base: { components: [] },
+  'base + monitoring': { components: ['deploy/monitoring'] },
+  'base + KEDA': { components: ['deploy/keda'] },
+  'base + Gateway API route': { components: ['deploy/routes/gateway-api'] },
+  'base + Ingress': { components: ['deploy/routes/ingress-nginx'] },
+  'example overlay (deploy/examples/production)': { overlay: 'deploy/examples/production' },
+};
+
+const BUILT_IN_GROUPS = new Set(['v1', 'apps/v1', 'autoscaling/v2', 'networking.k8s.io/v1', 'policy/v1']);
+
+const renders = new Map<string, Manifest[]>();
+let overlays: string;
+
+async function render(kustomize: string, variant: string): Promise<Manifest[]> {
+  const spec = VARIANTS[variant];
+  if (spec === undefined) throw new Error(`no variant ${variant}`);
+  let dir: string;
+  if ('overlay' in spec) {
+    dir = join(root, spec.overlay);
+  } else {
+    dir = mkdtempSync(join(overlays, 'variant-'));
+    // kustomize takes only relative paths to a base or a component.
+    const relativeTo = (path: string) => relative(dir, join(root, path));
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [relativeTo('deploy/k8s')], components: spec.components.map(relativeTo) }),
+    );
+  }
+  const { stdout } = await promisify(execFile)(kustomize, ['build', dir], { maxBuffer: 16 * 1024 * 1024 });
+  return parseAllDocuments(stdout).map((doc) => doc.toJS() as Manifest);
+}
 
 beforeAll(async () => {
   const kustomize = await goToolBinary(KUSTOMIZE, KUSTOMIZE_VERSION);
-  const { stdout } = await promisify(execFile)(kustomize, ['build', `${root}deploy/k8s`], { maxBuffer: 16 * 1024 * 1024 });
-  rendered = parseAllDocuments(stdout).map((doc) => doc.toJS() as Manifest);
+  overlays = mkdtempSync(join(tmpdir(), 'imagehost-kustomize-'));
+  for (const variant of Object.keys(VARIANTS)) renders.set(variant, await render(kustomize, variant));
 }, 600_000);
 
-const byKind = (kind: string) => rendered.filter((m) => m.kind === kind);
+afterAll(() => {
+  if (overlays !== undefined) rmSync(overlays, { recursive: true, force: true });
+});
 
-describe('deploy/k8s', () => {
-  it('renders with kustomize into the objects an operator expects', () => {
-    const kinds = rendered.map((m) => `${m.kind}/${m.metadata.name}`).sort();
+function variant(name: string): Manifest[] {
+  const manifests = renders.get(name);
+  if (manifests === undefined) throw new Error(`${name} was not rendered`);
+  return manifests;
+}
+const ofKind = (manifests: Manifest[], kind: string) => manifests.filter((m) => m.kind === kind);
+const named = (manifests: Manifest[], kind: string, name: string) => manifests.find((m) => m.kind === kind && m.metadata.name === name);
+const imagehostConfig = () => (named(variant('base'), 'ConfigMap', 'imagehost-config') as unknown as { data: Record<string, string> }).data;
+
+describe('deploy/k8s and its components', () => {
+  it('renders the base into the objects an operator expects, with built-in kinds only', () => {
+    const base = variant('base');
+    const kinds = base.map((m) => `${m.kind}/${m.metadata.name}`).sort();
     expect(kinds).toEqual(
       expect.arrayContaining([
         'Deployment/gateway',
@@ -71,35 +124,78 @@ describe('deploy/k8s', () => {
         'Deployment/reaper',
         'Service/gateway',
         'HorizontalPodAutoscaler/gateway',
-        'ScaledObject/ingest',
         'PodDisruptionBudget/gateway',
         'PodDisruptionBudget/ingest',
         'PodDisruptionBudget/reaper',
-        'ServiceMonitor/imagehost',
-        'PrometheusRule/imagehost',
         'ConfigMap/imagehost-config',
-        'ConfigMap/imagehost-grafana-dashboard',
       ]),
     );
-    expect(byKind('NetworkPolicy').length).toBeGreaterThanOrEqual(2);
+    expect(ofKind(base, 'NetworkPolicy').length).toBeGreaterThanOrEqual(2);
+    // `kubectl apply -k deploy/k8s` must work on a cluster without KEDA or Prometheus Operator CRDs.
+    for (const manifest of base) expect([manifest.kind, BUILT_IN_GROUPS.has(manifest.apiVersion)]).toEqual([manifest.kind, true]);
   });
 
-  it('validates every object against its schema', () => {
-    for (const manifest of rendered) expect(() => validateManifest(manifest)).not.toThrow();
+  it.each(Object.keys(VARIANTS))('validates every object of %s against its schema', (name) => {
+    const manifests = variant(name);
+    expect(manifests.length).toBeGreaterThan(10);
+    for (const manifest of manifests) expect(() => validateManifest(manifest)).not.toThrow();
+  });
+
+  it('validates the example Secret, and has a validator that does refuse a broken object', () => {
     const example = parse(readFileSync(`${root}deploy/k8s/secret.example.yaml`, 'utf8')) as Manifest;
     expect(() => validateManifest(example)).not.toThrow();
-  });
-
-  it('has a validator that does refuse a broken object', () => {
-    const deployment = structuredClone(byKind('Deployment')[0]) as Manifest & { spec: { replicas: unknown } };
+    const deployment = structuredClone(ofKind(variant('base'), 'Deployment')[0]) as Manifest & { spec: { replicas: unknown } };
     deployment.spec.replicas = 'two';
     expect(() => validateManifest(deployment)).toThrow();
   });
 
-  it('runs every service non-root on a read-only root, probed, bounded, and given time to drain', () => {
-    const config = (byKind('ConfigMap').find((m) => m.metadata.name === 'imagehost-config') as unknown as { data: Record<string, string> }).data;
+  it('adds with the monitoring component the objects a stock kube-prometheus-stack selects', () => {
+    const manifests = variant('base + monitoring');
+    for (const kind of ['ServiceMonitor', 'PrometheusRule']) {
+      const object = named(manifests, kind, 'imagehost') as unknown as { metadata: { namespace: string; labels: Record<string, string> } };
+      expect([kind, object.metadata.namespace, object.metadata.labels.release]).toEqual([kind, 'imagehost', 'kube-prometheus-stack']);
+    }
+    // Grafana's dashboard sidecar looks in Grafana's own namespace by default.
+    const dashboard = named(manifests, 'ConfigMap', 'imagehost-grafana-dashboard') as unknown as { metadata: { namespace: string; labels: Record<string, string> } };
+    expect([dashboard.metadata.namespace, dashboard.metadata.labels.grafana_dashboard]).toEqual(['monitoring', '1']);
+    // An overlay sets the labels its own Prometheus selects on.
+    for (const kind of ['ServiceMonitor', 'PrometheusRule']) {
+      const object = named(variant('example overlay (deploy/examples/production)'), kind, 'imagehost') as unknown as { metadata: { labels: Record<string, string> } };
+      expect([kind, object.metadata.labels.release]).toEqual([kind, 'prometheus']);
+    }
+  });
+
+  it('scales ingest with the KEDA component on a namespace-scoped query with a fallback', () => {
+    const manifests = variant('base + KEDA');
+    const scaled = named(manifests, 'ScaledObject', 'ingest') as unknown as keda.IScaledObject;
+    const ingest = named(manifests, 'Deployment', 'ingest') as unknown as apps.IDeployment;
+    expect(scaled.spec.scaleTargetRef.name).toBe('ingest');
+    expect(scaled.spec.fallback?.replicas).toBeGreaterThanOrEqual(scaled.spec.minReplicaCount ?? 1);
+    const query = String(scaled.spec.triggers[0]?.metadata?.query);
+    expect(query).toContain(`namespace="${String(ingest.metadata?.namespace)}"`);
+    expect(query).toContain('queue="ingest"');
+    // Without KEDA the base runs a fixed count of ingest workers.
+    expect((named(variant('base'), 'Deployment', 'ingest') as unknown as apps.IDeployment).spec?.replicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it('leaves the replica count to the autoscaler wherever one owns it', () => {
+    for (const [name, manifests] of renders) {
+      const owned = [
+        ...(ofKind(manifests, 'HorizontalPodAutoscaler') as unknown as autoscaling.IHorizontalPodAutoscaler[]).map((hpa) => hpa.spec?.scaleTargetRef.name),
+        ...(ofKind(manifests, 'ScaledObject') as unknown as keda.IScaledObject[]).map((scaled) => scaled.spec.scaleTargetRef.name),
+      ];
+      expect(owned.length).toBeGreaterThan(0);
+      for (const target of owned) {
+        const deployment = named(manifests, 'Deployment', String(target)) as unknown as apps.IDeployment;
+        expect([name, target, deployment.spec?.replicas]).toEqual([name, target, undefined]);
+      }
+    }
+  });
+
+  it('runs every service non-root on a read-only root, probed within bounds, spread, and given time to drain', () => {
+    const config = imagehostConfig();
     const shutdownSeconds = (Number(config.SHUTDOWN_DRAIN_MS) + Number(config.SHUTDOWN_TIMEOUT_MS)) / 1000;
-    for (const deployment of byKind('Deployment') as unknown as apps.IDeployment[]) {
+    for (const deployment of ofKind(variant('base'), 'Deployment') as unknown as apps.IDeployment[]) {
       const pod = deployment.spec?.template.spec;
       const container = pod?.containers[0];
       expect(pod?.securityContext?.runAsNonRoot).toBe(true);
@@ -107,23 +203,79 @@ describe('deploy/k8s', () => {
       expect(container?.securityContext?.allowPrivilegeEscalation).toBe(false);
       expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
       expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
+      // /readyz bounds each backend check at 1.5 s: the probe must wait longer than that.
+      expect(container?.readinessProbe?.timeoutSeconds).toBeGreaterThan(1.5);
+      for (const probe of [container?.livenessProbe, container?.startupProbe]) expect(probe?.timeoutSeconds).toBeGreaterThanOrEqual(1);
       expect(container?.resources?.requests).toBeDefined();
       expect(container?.resources?.limits?.memory).toBeDefined();
       expect(pod?.terminationGracePeriodSeconds).toBeGreaterThan(shutdownSeconds);
+      const spread = pod?.topologySpreadConstraints ?? [];
+      expect(spread.map((c) => c.topologyKey).sort()).toEqual(['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+      for (const constraint of spread) expect(constraint.labelSelector?.matchLabels).toEqual(deployment.spec?.selector.matchLabels);
+    }
+    for (const budget of ofKind(variant('base'), 'PodDisruptionBudget') as unknown as policy.IPodDisruptionBudget[]) {
+      expect(budget.spec?.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
     }
   });
 
+  it('routes public traffic with a body limit and timeouts that fit MAX_UPLOAD_BYTES and INGEST_WAIT_MS', () => {
+    const config = imagehostConfig();
+    const maxUpload = Number(config.MAX_UPLOAD_BYTES);
+    const waitSeconds = Number(config.INGEST_WAIT_MS) / 1000;
+    const ingress = named(variant('base + Ingress'), 'Ingress', 'imagehost') as unknown as networking.IIngress;
+    const annotations = ingress.metadata?.annotations ?? {};
+    const size = /^(\d+)([kmg]?)$/i.exec(annotations['nginx.ingress.kubernetes.io/proxy-body-size'] ?? '');
+    const bodyLimit = Number(size?.[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(size?.[2] ?? '').toLowerCase()] ?? NaN);
+    expect(bodyLimit).toBeGreaterThan(maxUpload);
+    for (const key of ['proxy-read-timeout', 'proxy-send-timeout']) expect(Number(annotations[`nginx.ingress.kubernetes.io/${key}`])).toBeGreaterThan(waitSeconds);
+    const backend = ingress.spec?.rules?.[0]?.http?.paths[0]?.backend.service;
+    expect(backend?.name).toBe('gateway');
+
+    const route = named(variant('base + Gateway API route'), 'HTTPRoute', 'imagehost') as unknown as gatewayApi.IHTTPRoute;
+    const rule = route.spec?.rules?.[0];
+    expect(rule?.backendRefs?.[0]?.name).toBe('gateway');
+    for (const timeout of [rule?.timeouts?.request, rule?.timeouts?.backendRequest]) expect(goDurationSeconds(timeout ?? '0s')).toBeGreaterThan(waitSeconds);
+  });
+
   it('configures each service with values its own configuration loader accepts', () => {
-    const config = (byKind('ConfigMap').find((m) => m.metadata.name === 'imagehost-config') as unknown as { data: Record<string, string> }).data;
+    const config = imagehostConfig();
     const secret = (parse(readFileSync(`${root}deploy/k8s/secret.example.yaml`, 'utf8')) as { stringData: Record<string, string> }).stringData;
     const loaders = { gateway: loadGatewayConfig, ingest: loadIngestConfig, reaper: loadReaperConfig };
-    for (const deployment of byKind('Deployment') as unknown as apps.IDeployment[]) {
+    for (const deployment of ofKind(variant('base'), 'Deployment') as unknown as apps.IDeployment[]) {
       const name = deployment.metadata?.name as keyof typeof loaders;
       const inline = Object.fromEntries((deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
       expect(() => loaders[name]({ ...config, ...secret, ...inline })).not.toThrow();
     }
   });
 });
+
+/** A `.env` file's variables, as `docker compose` reads them. */
+function dotenv(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+/** Compose's interpolation of `${VAR}`, `${VAR:-default}` and `${VAR:?error}` with `env` as the .env file. */
+function interpolate(environment: Record<string, string>, env: Record<string, string>): Record<string, string> {
+  const substitute = (value: string) =>
+    value.replace(/\$\{([A-Z_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, kind: string | undefined, word: string) => {
+      const set = env[name];
+      if (set !== undefined && set !== '') return set;
+      if (kind === '?') throw new Error(`compose would stop: ${word}`);
+      return kind === '-' ? word : '';
+    });
+  return Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, substitute(String(value))]));
+}
+
+/** Go's duration syntax ("40s", "1m30s") in seconds. */
+function goDurationSeconds(duration: string): number {
+  const unit: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  return [...duration.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)].reduce((sum, [, value, suffix]) => sum + Number(value) * (unit[suffix ?? 's'] ?? 1), 0);
+}
 
 describe('docker-compose.yml', () => {
   it('validates against the Compose schema and runs the three services on healthy backends', async () => {
@@ -144,24 +296,57 @@ describe('docker-compose.yml', () => {
     ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/);
     const validate = ajv.compile(schema);
     const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8'), { merge: true }) as {
-      services: Record<string, { depends_on?: Record<string, { condition: string }>; healthcheck?: unknown; environment?: Record<string, string> }>;
+      services: Record<
+        string,
+        {
+          depends_on?: Record<string, { condition: string }>;
+          healthcheck?: unknown;
+          environment?: Record<string, string>;
+          stop_grace_period?: string;
+          build?: unknown;
+          image?: string;
+        }
+      >;
     };
     const valid = validate(compose);
     expect(validate.errors ?? []).toEqual([]);
     expect(valid).toBe(true);
     expect(validate({ services: { web: { image: 42, ports: 'x' } } })).toBe(false);
 
+    const env = dotenv(readFileSync(`${root}.env.example`, 'utf8'));
+    const config = loadGatewayConfig(interpolate(compose.services.gateway?.environment ?? {}, env));
+    const shutdownSeconds = (config.shutdown.drainMs + config.shutdown.timeoutMs) / 1000;
+    const images = new Set<string | undefined>();
     for (const name of ['gateway', 'ingest', 'reaper']) {
       const service = compose.services[name];
-      expect(service?.healthcheck).toBeDefined();
+      // Health comes from the image's HEALTHCHECK (deploy/test/image-build.test.ts runs it).
+      expect(service?.healthcheck).toBeUndefined();
       expect(Object.values(service?.depends_on ?? {}).map((d) => d.condition)).toEqual(['service_healthy', 'service_healthy', 'service_healthy']);
+      expect(service?.environment?.SERVICE).toBe(name);
+      expect(goDurationSeconds(service?.stop_grace_period ?? '10s')).toBeGreaterThan(shutdownSeconds);
+      expect(service?.build).toEqual({ context: '.' });
+      images.add(service?.image);
+      const loaders = { gateway: loadGatewayConfig, ingest: loadIngestConfig, reaper: loadReaperConfig };
+      expect(() => loaders[name as keyof typeof loaders](interpolate(service?.environment ?? {}, env))).not.toThrow();
     }
+    expect(images.size).toBe(1);
     for (const backend of ['redis', 'mongo', 'minio']) expect(compose.services[backend]?.healthcheck).toBeDefined();
-    // As `docker compose` interpolates with nothing set in the shell: `${VAR:-default}` is the default.
-    const interpolated = Object.fromEntries(
-      Object.entries(compose.services.gateway?.environment ?? {}).map(([key, value]) => [key, value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]),
-    );
-    expect(() => loadGatewayConfig(interpolated)).not.toThrow();
+  });
+
+  it('takes its credentials from .env (git-ignored, an example committed), never from the file itself', () => {
+    const text = readFileSync(`${root}docker-compose.yml`, 'utf8');
+    const compose = parse(text, { merge: true }) as { services: Record<string, { environment?: Record<string, string> }> };
+    for (const [service, variable] of [
+      ['gateway', 'S3_SECRET_KEY'],
+      ['ingest', 'S3_ACCESS_KEY'],
+      ['minio', 'MINIO_ROOT_PASSWORD'],
+      ['minio', 'MINIO_ROOT_USER'],
+    ] as const) {
+      expect([service, variable, compose.services[service]?.environment?.[variable]]).toEqual([service, variable, expect.stringMatching(/^\$\{[A-Z_]+:\?.+\}$/)]);
+    }
+    const example = dotenv(readFileSync(`${root}.env.example`, 'utf8'));
+    for (const name of text.matchAll(/\$\{([A-Z_]+)[:}]/g)) expect([name[1], (name[1] ?? '') in example]).toEqual([name[1], true]);
+    expect(readFileSync(`${root}.gitignore`, 'utf8').split('\n')).toContain('.env');
   });
 
   it('names only pinned images, and builds MinIO from the source the local backends build', () => {
@@ -230,7 +415,7 @@ describe('dashboards and alerts', () => {
   });
 
   it('the alert rules name only exported metrics and cover backlog, age, failures and absent workers', () => {
-    const rule = rendered.find((m) => m.kind === 'PrometheusRule') as unknown as { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
+    const rule = variant('base + monitoring').find((m) => m.kind === 'PrometheusRule') as unknown as { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
     const rules = rule.spec.groups.flatMap((g) => g.rules);
     expect(rules.map((r) => r.alert)).toEqual(
       expect.arrayContaining(['ImagehostIngestBacklogGrowing', 'ImagehostOldestJobTooOld', 'ImagehostJobFailureRatioHigh', 'ImagehostNoIngestWorker']),

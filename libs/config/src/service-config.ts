@@ -90,6 +90,8 @@ const gatewaySchema = z
     INGEST_WAIT_MS: integer(10_000, 0, 10 * 60_000),
     HEADERS_TIMEOUT_MS: integer(15_000, 100, 10 * 60_000),
     REQUEST_TIMEOUT_MS: integer(120_000, 100, 60 * 60_000),
+    UPLOAD_IDLE_TIMEOUT_MS: integer(10_000, 100, 10 * 60_000),
+    UPLOADS_IN_PROGRESS_PER_CLIENT: integer(4, 0, 10_000),
     PUBLIC_BASE_URL: url(['http:', 'https:']).optional(),
     VERSION_CACHE_BYTES: integer(32 * MiB, 0, 64 * 1024 * MiB),
     VERSION_CACHE_MAX_ITEM_BYTES: integer(4 * MiB, 0, 1024 * MiB),
@@ -121,8 +123,13 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     maxUploadBytes: parsed.MAX_UPLOAD_BYTES,
     uploadMemoryBudgetBytes: parsed.UPLOAD_MEMORY_BUDGET_BYTES,
     ingestWaitMs: parsed.INGEST_WAIT_MS,
-    /** Slow clients are cut off (408): headers must arrive within the first, a whole request within the second. */
-    timeouts: { headersMs: parsed.HEADERS_TIMEOUT_MS, requestMs: parsed.REQUEST_TIMEOUT_MS },
+    /**
+     * Slow clients are cut off (408): headers must arrive within the first, a whole request
+     * within the second, and an upload's next bytes within the third.
+     */
+    timeouts: { headersMs: parsed.HEADERS_TIMEOUT_MS, requestMs: parsed.REQUEST_TIMEOUT_MS, uploadIdleMs: parsed.UPLOAD_IDLE_TIMEOUT_MS },
+    /** Uploads one client address may have in progress on one gateway process; 0 disables. */
+    uploadsInProgressPerClient: parsed.UPLOADS_IN_PROGRESS_PER_CLIENT,
     /** Bytes of image versions kept in memory for reads; 0 turns the cache off. */
     versionCacheBytes: parsed.VERSION_CACHE_BYTES,
     versionCacheMaxItemBytes: parsed.VERSION_CACHE_MAX_ITEM_BYTES,

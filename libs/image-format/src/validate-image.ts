@@ -1,5 +1,5 @@
 import { finished } from 'node:stream/promises';
-import sharp from 'sharp';
+import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { detectImageType, type ImageContentType } from './image-format.js';
 import { countJpegScans, readApngFrameCount } from './image-structure.js';
@@ -59,7 +59,7 @@ function checkDimensions(bytes: Buffer, width: number, height: number, limits: I
  * Not `stats()`: under concurrent calls it accepted truncated JPEGs (195 of 640 in a
  * measurement of 40 at once), while the streamed decode refused every one.
  */
-async function decodeEveryPixel(bytes: Buffer, options: sharp.SharpOptions): Promise<void> {
+async function decodeEveryPixel(bytes: Buffer, options: SharpOptions): Promise<void> {
   const decoder = sharp(bytes, options).raw();
   // Flowing with no listener: each chunk of pixels is dropped as it comes, and an error
   // (truncated or corrupt data) rejects. Only the readable side counts: the input was given whole.
@@ -86,7 +86,7 @@ export async function validateImage(bytes: Buffer, limits: ImageLimits): Promise
   // such an image shows as grey smears. Bytes after the end marker, which some cameras
   // write, raise no warning and stay accepted.
   const options = { limitInputPixels: limits.maxImagePixels, failOn: 'warning', sequentialRead: true } as const;
-  let metadata: sharp.Metadata;
+  let metadata: Metadata;
   try {
     // Header only; the limit is checked below so the refusal can say what was exceeded.
     metadata = await sharp(bytes, { ...options, limitInputPixels: false }).metadata();

@@ -5,16 +5,16 @@ import type { ServiceBackends } from './connect-backends.js';
 import { shutDownGracefullyOnSignal } from './graceful-shutdown.js';
 import { createJobMetrics, registerQueueMetrics } from './metrics.js';
 import { observeWorker } from './observe-worker.js';
-import { startOpsServer, type ReadinessCheck } from './ops-server.js';
+import { startOpsServer } from './ops-server.js';
 
 export interface WorkerServiceOptions<Data, Result, Name extends string> {
   readonly log: Logger;
-  readonly ops: { readonly host: string; readonly port: number };
-  readonly shutdownTimeoutMs: number;
+  /** The service's ops port and shutdown bound. */
+  readonly config: { readonly ops: { readonly host: string; readonly port: number }; readonly shutdown: { readonly timeoutMs: number } };
   /** The service's registry; queue gauges and job metrics are added to it here. */
   readonly registry: Registry;
+  /** Its start-up work begins here, in the background; readiness waits for it. */
   readonly backends: ServiceBackends;
-  readonly checks: readonly ReadinessCheck[];
   readonly worker: Worker<Data, Result, Name>;
   /** What a job's log lines say of it (ids, never keys). */
   readonly describeJob: (job: Job<Data, Result, Name>) => Record<string, unknown>;
@@ -33,14 +33,15 @@ export async function serveWorker<Data, Result, Name extends string>(options: Wo
   const { log, worker, registry, backends } = options;
   registerQueueMetrics(registry, [backends.ingestQueue, backends.reapQueue]);
   observeWorker(worker, createJobMetrics(registry), log, options.describeJob);
-  const ops = await startOpsServer({ host: options.ops.host, port: options.ops.port, registry, log, checks: options.checks });
+  const checks = backends.prepareInBackground();
+  const ops = await startOpsServer({ host: options.config.ops.host, port: options.config.ops.port, registry, log, checks });
   await worker.waitUntilReady();
   log.info({ ...options.readyFields, opsPort: ops.port }, 'ready');
   shutDownGracefullyOnSignal({
     log,
     ops,
     drainMs: 0,
-    timeoutMs: options.shutdownTimeoutMs,
+    timeoutMs: options.config.shutdown.timeoutMs,
     stopIntake: () => worker.close(),
     closeConnections: async () => {
       options.beforeClose?.();

@@ -9,6 +9,7 @@ import { loggerOptions } from '@imagehost/logging';
 import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { uploadsInProgressPlugin } from './plugins/uploads-in-progress.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { errorHandlerPlugin, sendError } from './plugins/error-handler.js';
 import { deleteRoutes, type PurgeQueue } from './routes/delete.route.js';
@@ -35,6 +36,12 @@ export interface GatewayDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** As long as nginx's `lingering_time`: past it, a refused client still sending is cut off. */
+const LINGER_MAX_MS = 30_000;
+/** An upload that claimed its announced length keeps the claim while it sends at least this. */
+const CLAIM_MIN_BYTES_PER_SECOND = 128 * 1024;
+/** What refused bodies may turn into garbage, all together, so a burst of them keeps memory flat. */
+const LINGER_BYTES_PER_100_MS = 1024 * 1024;
 
 const indexSchema = {
   summary: 'Where to start',
@@ -85,7 +92,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     bodyLimit: 16 * 1024,
     exposeHeadRoutes: false,
     // Slow clients are cut off with a 408 (headers within 15 s, a whole upload within 2
-    // minutes by default), so trickling bytes cannot hold connections and upload memory.
+    // minutes by default; a silent upload body sooner, in readImageUpload).
     requestTimeout: config.timeouts.requestMs,
     connectionTimeout: config.timeouts.requestMs + 10_000,
     keepAliveTimeout: 72_000,
@@ -96,7 +103,11 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   });
 
   const { metrics } = deps;
-  await app.register(errorHandlerPlugin, { onUploadRefused: (code) => metrics.uploadsRefused.inc({ reason: code }) });
+  await app.register(errorHandlerPlugin, {
+    onUploadRefused: (code) => metrics.uploadsRefused.inc({ reason: code }),
+    // A photo somewhat over the limit is read to its end so its sender sees the 413.
+    linger: { maxBytes: 2 * config.maxUploadBytes, maxMs: LINGER_MAX_MS, idleMs: config.timeouts.uploadIdleMs, bytesPer100Ms: LINGER_BYTES_PER_100_MS },
+  });
   await app.register(multipart, { throwFileSizeLimit: true });
   // Handlers check their own input and refuse it with the contract's codes (any malformed key
   // is a 404, a bad DELETE body a MALFORMED_BODY): route schemas describe input, never validate it.
@@ -109,6 +120,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     redis: deps.rateLimitRedis,
     keyPrefix: config.queuePrefix,
   });
+  await app.register(uploadsInProgressPlugin, { perClient: config.uploadsInProgressPerClient });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
     metrics.httpDuration.observe(
@@ -127,7 +139,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     if (closing) void reply.header('connection', 'close');
   });
 
-  const budget = new ByteBudget(config.uploadMemoryBudgetBytes);
+  const budget = new ByteBudget(config.uploadMemoryBudgetBytes, { minBytesPerSecond: CLAIM_MIN_BYTES_PER_SECOND, clock: () => performance.now() });
   const cache = new VersionCache(config.versionCacheBytes, config.versionCacheMaxItemBytes);
   const liveRecords = new FreshLookups((keys) => deps.images.findLiveMany(keys));
   metrics.readUploadMemoryFrom(() => budget.bytesInUse);
@@ -138,6 +150,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     ingest: deps.ingest,
     budget,
     maxUploadBytes: config.maxUploadBytes,
+    uploadIdleTimeoutMs: config.timeouts.uploadIdleMs,
     ingestWaitMs: config.ingestWaitMs,
     publicBaseUrl: config.publicBaseUrl,
     clock: deps.clock,

@@ -1,7 +1,15 @@
 import { loadGatewayConfig } from '@imagehost/config';
 import { createIngestQueueEvents, enqueueReap } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createRegistry, mountQueueDashboard, registerQueueMetrics, shutDownGracefullyOnSignal, startOpsServer } from '@imagehost/ops';
+import {
+  connectBackends,
+  createRegistry,
+  exitOnSignalWhileStarting,
+  mountQueueDashboard,
+  registerQueueMetrics,
+  shutDownGracefullyOnSignal,
+  startOpsServer,
+} from '@imagehost/ops';
 import { buildApp } from './app.js';
 import { createGatewayMetrics } from './metrics.js';
 import { IngestClient } from './uploads/ingest-client.js';
@@ -13,12 +21,13 @@ import { IngestClient } from './uploads/ingest-client.js';
 async function main(): Promise<void> {
   const config = loadGatewayConfig();
   const log = createLogger('gateway', config.logLevel);
+  exitOnSignalWhileStarting(log);
   const registry = createRegistry('gateway');
   const metrics = createGatewayMetrics(registry);
   const events = createIngestQueueEvents({ redisUrl: config.redisUrl, prefix: config.queuePrefix });
   // The gateway listens whether or not its backends are there yet: until they are, it is not
   // ready and requests that need them get 503 at once, and it recovers without a restart.
-  const backends = connectBackends(config, log);
+  const backends = connectBackends(config, log, registry);
   const { images, objects, ingestQueue: queue, reapQueue, redis } = backends;
   const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready');
   const checks = backends.prepareInBackground(() => ingest.ready());

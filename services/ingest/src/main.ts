@@ -18,7 +18,6 @@ async function main(): Promise<void> {
   const registry = createRegistry('ingest');
   const backends = connectBackends(config, log, registry);
   const { images, objects, queueConnection, reapQueue } = backends;
-  const checks = backends.prepareInBackground();
 
   const deps: IngestDeps = {
     images,
@@ -45,13 +44,7 @@ async function main(): Promise<void> {
   );
 
   await serveWorker({
-    log,
-    ops: config.ops,
-    shutdownTimeoutMs: config.shutdown.timeoutMs,
-    registry,
-    backends,
-    checks,
-    worker,
+    log, config, registry, backends, worker,
     describeJob: (job) => ({ imageKey: job.data.imageKey, kind: job.data.kind }),
     readyFields: { concurrency: config.concurrency, queue: INGEST_QUEUE },
   });

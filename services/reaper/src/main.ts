@@ -27,7 +27,6 @@ async function main(): Promise<void> {
   const registry = createRegistry('reaper');
   const backends = connectBackends(config, log, registry);
   const { images, objects, queueConnection, ingestQueue, reapQueue, redis } = backends;
-  const checks = backends.prepareInBackground();
 
   // One schedule whatever the number of replicas: upserting the same id is idempotent. It is
   // upserted again every minute, so a Redis that lost its data gets its schedule back.
@@ -72,13 +71,7 @@ async function main(): Promise<void> {
     reaperMetrics.uploadsReingested.inc(result.reingested ?? 0);
   });
   await serveWorker({
-    log,
-    ops: config.ops,
-    shutdownTimeoutMs: config.shutdown.timeoutMs,
-    registry,
-    backends,
-    checks,
-    worker,
+    log, config, registry, backends, worker,
     describeJob: (job) => ({ target: job.data.target }),
     readyFields: { concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs },
     beforeClose: () => clearInterval(reschedule),

@@ -20,7 +20,7 @@ function gradient(width: number, height: number, channels: 3 | 4): Buffer {
   return pixels;
 }
 
-function fromPixels(width: number, height: number, channels: 3 | 4): sharp.Sharp {
+function fromPixels(width: number, height: number, channels: 3 | 4): ReturnType<typeof sharp> {
   return sharp(gradient(width, height, channels), { raw: { width, height, channels } });
 }
 

@@ -162,9 +162,10 @@ export class TestStack {
       PORT: String(port),
       OPS_HOST: '127.0.0.1',
       SHUTDOWN_DRAIN_MS: '0',
-      // Tests drive many requests from one address; the rate-limit tests turn these back on.
+      // Tests drive many requests from one address; the tests of per-client limits turn these back on.
       UPLOAD_RATE_LIMIT: '0',
       KEY_FAILURE_RATE_LIMIT: '0',
+      UPLOADS_IN_PROGRESS_PER_CLIENT: '0',
       LOG_LEVEL: 'info',
       ...options.env,
     };

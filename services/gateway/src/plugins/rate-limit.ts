@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { AppError } from '@imagehost/errors';
+import { isUploadRequest } from './uploads-in-progress.js';
 
 export interface RateLimitOptions {
   /** Uploads (POST and PATCH) per client address per minute; 0 turns the rule off. */
@@ -65,8 +66,7 @@ export const rateLimitPlugin = fp(
     const keyFailures = counter(keyFailureRule);
 
     app.addHook('onRequest', async (request, reply) => {
-      const isUpload = request.method === 'PATCH' || (request.method === 'POST' && request.routeOptions.url === '/');
-      if (isUpload && uploads !== undefined) {
+      if (isUploadRequest(request) && uploads !== undefined) {
         const { remaining = uploadRule.limit, ttl = uploadRule.windowMs, isExceeded = false } = await uploads(request);
         setHeaders(reply, uploadRule, remaining, ttl);
         if (isExceeded) throw refusal('uploads', ttl);

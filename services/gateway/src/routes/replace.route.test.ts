@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { AppError } from '@imagehost/errors';
 import { fixtures, multipartBody, truncated, type FormPart } from '@imagehost/testing';
@@ -124,6 +125,29 @@ describe('refusals change nothing', () => {
     expectError(await patch(keys.image_key, replacement, keys.delete_key, 'header'), 403, 'KEY_INVALID');
     expectError(await patch(keys.image_key, replacement, 'A'.repeat(43), 'field-after'), 403, 'KEY_INVALID');
     expectError(await patch(keys.image_key, replacement, 'short', 'field-before'), 403, 'KEY_INVALID');
+  });
+
+  it('403 and 413 decided before the body is read come with Connection: close, after the rest of the body', async () => {
+    const form = multipartBody([{ name: 'image', filename: 'b.png', bytes: await fixtures.noisePng(100, 100) }]);
+    const stream = new PassThrough();
+    stream.write(form.body.subarray(0, 100));
+    let answered = false;
+    const pending = gateway
+      .request({ method: 'PATCH', url: `/${keys.image_key}`, payload: stream, headers: { 'content-type': form.contentType, 'x-update-key': keys.delete_key } })
+      .then((response) => {
+        answered = true;
+        return response;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answered).toBe(false);
+    stream.end(form.body.subarray(100));
+    const refused = await pending;
+    expectError(refused, 403, 'KEY_INVALID');
+    expect(refused.headers.connection).toBe('close');
+
+    const oversized = await patch(keys.image_key, Buffer.alloc(300_000, 0x89), keys.update_key);
+    expectError(oversized, 413, 'IMAGE_TOO_LARGE');
+    expect(oversized.headers.connection).toBe('close');
   });
 
   it('404: an unknown, malformed or absurdly long image key', async () => {

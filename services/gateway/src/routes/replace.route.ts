@@ -20,6 +20,7 @@ export interface ReplaceDeps extends SubmitDeps {
   readonly images: Pick<ImageRepository, 'findLive'>;
   readonly budget: ByteBudget;
   readonly maxUploadBytes: number;
+  readonly uploadIdleTimeoutMs: number;
 }
 
 const UPDATE_KEY_FIELD = 'update_key';
@@ -37,7 +38,10 @@ const replaceSchema = {
     202: { description: 'Accepted while ingest is behind: applied once ingested, if the update key is still current then', headers: KEYS_HEADERS, $ref: 'AcceptedImage#' },
     ...UPLOAD_RESPONSES,
     ...KEY_RESPONSES,
-    429: errorResponse('Too many uploads, or too many refused keys, from this client', RATE_LIMIT_HEADERS),
+    429: errorResponse(
+      'Too many uploads from this client (per minute, or in progress at once), or too many refused keys',
+      RATE_LIMIT_HEADERS,
+    ),
     409: errorResponse('The update key was used by a concurrent replacement'),
   },
 };
@@ -58,7 +62,7 @@ export async function replaceRoutes(app: FastifyInstance, deps: ReplaceDeps): Pr
       await imageUnlockedBy(deps.images, imageKey, presentedKey(header, undefined, UPDATE_KEY_FIELD), (r) => r.updateKeyHash);
     }
     deps.ingest.assertAvailable();
-    const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget });
+    const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget, idleTimeoutMs: deps.uploadIdleTimeoutMs });
     try {
       const key = presentedKey(header, upload.fields.get(UPDATE_KEY_FIELD), UPDATE_KEY_FIELD);
       const { keyHash } = await imageUnlockedBy(deps.images, imageKey, key, (r) => r.updateKeyHash);

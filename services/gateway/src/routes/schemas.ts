@@ -17,12 +17,17 @@ const errorSchema = closedObject('Error', 'Every refusal and failure of a route'
   message: { type: 'string' },
 });
 
-// Sent by the HTTP server itself (fastify's client error handler), before any route runs.
-const clientTimeoutSchema = closedObject('ClientTimeout', 'The request did not arrive in time', {
-  statusCode: { type: 'integer', const: 408 },
-  error: errorSchema.properties.error,
-  message: errorSchema.properties.message,
-});
+// Sent by the HTTP server itself (fastify's client error handler, without a code), or by an
+// upload whose body went silent (with the code UPLOAD_TIMEOUT).
+const clientTimeoutSchema = {
+  ...closedObject('ClientTimeout', 'The request did not arrive in time', {
+    statusCode: { type: 'integer', const: 408 },
+    error: errorSchema.properties.error,
+    code: { type: 'string', const: 'UPLOAD_TIMEOUT' },
+    message: errorSchema.properties.message,
+  }),
+  required: ['statusCode', 'error', 'message'],
+} as const;
 
 const contentType = { type: 'string', enum: ['image/jpeg', 'image/png'], description: 'from the bytes, not from the filename' } as const;
 /** What every accepted upload or replacement hands back. */
@@ -73,14 +78,25 @@ export const ANY_ROUTE_RESPONSES = {
   500: errorResponse('An unexpected failure (logged)'),
 } as const;
 
-/** What POST and PATCH answer about the upload itself, its limits, and the backends it needs. */
+/**
+ * What POST and PATCH answer about the upload itself, its limits, and the backends it needs.
+ * A refusal sent before the body is read comes with `Connection: close` once the rest of the
+ * body is read and discarded (up to twice MAX_UPLOAD_BYTES, 30 s).
+ */
 export const UPLOAD_RESPONSES = {
   ...ANY_ROUTE_RESPONSES,
+  408: {
+    description: 'The request did not arrive within the server’s time limits, or the upload body sent nothing for UPLOAD_IDLE_TIMEOUT_MS (code UPLOAD_TIMEOUT)',
+    $ref: 'ClientTimeout#',
+  },
   400: errorResponse('No image part, a file under another name, several files, an empty file, a bad filename or malformed multipart'),
   413: errorResponse('Larger than MAX_UPLOAD_BYTES'),
   415: errorResponse('Not multipart, an extension other than jpg/jpeg/png, or bytes that are neither JPEG nor PNG'),
   422: errorResponse('A JPEG/PNG that does not decode, or has more than MAX_IMAGE_PIXELS pixels'),
-  429: errorResponse('Too many uploads from this client', RATE_LIMIT_HEADERS),
+  429: errorResponse(
+    'Too many uploads from this client: per minute (RATE_LIMITED), or in progress at once (TOO_MANY_UPLOADS_IN_PROGRESS, Retry-After only)',
+    RATE_LIMIT_HEADERS,
+  ),
   503: errorResponse('Too many uploads in flight, or a backend is unavailable: nothing was stored', retryAfter),
 } as const;
 

@@ -173,6 +173,12 @@ describe('refusals, which leave nothing behind', () => {
       expectError(await upload(png, 'a\u0001b.png'), 400, 'INVALID_FILENAME');
     });
 
+    it('a body cut before its closing boundary is malformed, whatever the cut part holds', async () => {
+      const { body, contentType } = multipartBody([{ name: 'image', filename: 'a.png', bytes: await fixtures.gif() }]);
+      const cut = body.subarray(0, body.lastIndexOf('\r\n--'));
+      expectError(await gateway.sendForm('POST', '/', { body: cut, contentType }), 400, 'MALFORMED_MULTIPART');
+    });
+
     it('malformed multipart: cut-off framing, garbage, no boundary', async () => {
       const { body, contentType } = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
       expectError(await gateway.sendForm('POST', '/', { body: body.subarray(0, body.length - 30), contentType }), 400, 'MALFORMED_MULTIPART');
@@ -280,32 +286,162 @@ describe('refusals, which leave nothing behind', () => {
   });
 });
 
-describe('503 OVERLOADED: uploads in flight hold the memory budget', () => {
-  it('refuses an upload that does not fit beside one in flight, then takes the next', async () => {
+/** A POST whose announced body is sent only up to `sent` bytes until `finish` is called. */
+function streamedUpload(form: { body: Buffer; contentType: string }, sent: number, remoteAddress?: string) {
+  const stream = new PassThrough();
+  stream.write(form.body.subarray(0, sent));
+  const response = gateway.request({
+    method: 'POST',
+    url: '/',
+    payload: stream,
+    headers: { 'content-type': form.contentType, 'content-length': String(form.body.length) },
+    ...(remoteAddress === undefined ? {} : { remoteAddress }),
+  });
+  return { stream, response, finish: () => stream.end(form.body.subarray(sent)) };
+}
+
+async function untilUploadMemory(atLeast: number): Promise<void> {
+  for (let i = 0; i < 200 && (await gateway.uploadMemory()) < atLeast; i += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  expect(await gateway.uploadMemory()).toBeGreaterThanOrEqual(atLeast);
+}
+
+describe('503 OVERLOADED: the memory budget holds the bytes that arrived', () => {
+  beforeEach(async () => {
     await gateway.close();
     gateway = await startTestGateway({ ...ENV, UPLOAD_MEMORY_BUDGET_BYTES: String(MAX_UPLOAD_BYTES) });
+  });
+
+  it('refuses an upload that does not fit beside the bytes another has sent, then takes the next', async () => {
     const slow = multipartBody([{ name: 'image', filename: 'slow.png', bytes: await fixtures.noisePng(200, 200) }]);
     const other = await fixtures.noisePng(190, 190);
-    expect(slow.body.length + other.length).toBeGreaterThan(MAX_UPLOAD_BYTES);
+    const sent = slow.body.length - 1000;
+    expect(sent + other.length).toBeGreaterThan(MAX_UPLOAD_BYTES);
 
-    // The first upload announces its length, so its share is taken up front; a little of its body is sent.
-    const trickle = new PassThrough();
-    trickle.write(slow.body.subarray(0, 1000));
-    const first = gateway.request({
-      method: 'POST',
-      url: '/',
-      payload: trickle,
-      headers: { 'content-type': slow.contentType, 'content-length': String(slow.body.length) },
-    });
-    await new Promise((resolve) => setImmediate(resolve));
-
+    const first = streamedUpload(slow, sent);
+    await untilUploadMemory(sent - 1000);
     const refused = await upload(other, 'other.png');
     expectError(refused, 503, 'OVERLOADED');
     expect(refused.headers['retry-after']).toBe('2');
 
-    trickle.end(slow.body.subarray(1000));
-    expect((await first).statusCode).toBe(201);
+    first.finish();
+    expect((await first.response).statusCode).toBe(201);
+    expect(await gateway.uploadMemory()).toBe(0);
     expect((await upload(other, 'other.png')).statusCode).toBe(201);
+  });
+
+  it('costs nothing for bytes only announced: a silent upload leaves room for the others', async () => {
+    const announced = multipartBody([{ name: 'image', filename: 'announced.png', bytes: await fixtures.noisePng(200, 200) }]);
+    const other = await fixtures.noisePng(190, 190);
+    expect(announced.body.length + other.length).toBeGreaterThan(MAX_UPLOAD_BYTES);
+
+    const first = streamedUpload(announced, 100);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await upload(other, 'other.png')).statusCode).toBe(201);
+    first.finish();
+    expect((await first.response).statusCode).toBe(201);
+  });
+});
+
+describe('408 UPLOAD_TIMEOUT: a body that sends nothing for UPLOAD_IDLE_TIMEOUT_MS', () => {
+  const IDLE_MS = 200;
+
+  beforeEach(async () => {
+    await gateway.close();
+    gateway = await startTestGateway({ ...ENV, UPLOAD_IDLE_TIMEOUT_MS: String(IDLE_MS) });
+  });
+
+  it('is answered 408 in JSON with Connection: close, its memory returned and nothing stored', async () => {
+    const form = multipartBody([{ name: 'image', filename: 'silent.png', bytes: await fixtures.noisePng(200, 200) }]);
+    const started = performance.now();
+    const silent = streamedUpload(form, 20_000);
+    const refused = await silent.response;
+    const tookMs = performance.now() - started;
+    expect(refused.statusCode).toBe(408);
+    expect(refused.json()).toEqual({ statusCode: 408, error: 'Request Timeout', code: 'UPLOAD_TIMEOUT', message: expect.any(String) });
+    expect(refused.headers.connection).toBe('close');
+    expect(tookMs).toBeGreaterThanOrEqual(IDLE_MS - 20);
+    expect(tookMs).toBeLessThan(IDLE_MS + 1000);
+    expect(await gateway.uploadMemory()).toBe(0);
+    expect(gateway.objects.objects.size).toBe(0);
+    silent.stream.destroy();
+  });
+
+  it('does not cut a body that keeps arriving, however slowly', async () => {
+    const form = multipartBody([{ name: 'image', filename: 'slow.png', bytes: await fixtures.noisePng(100, 100) }]);
+    const pieces = 6;
+    const size = Math.ceil(form.body.length / pieces);
+    const slow = streamedUpload(form, 0);
+    for (let i = 0; i < pieces; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS / 2));
+      slow.stream.write(form.body.subarray(i * size, (i + 1) * size));
+    }
+    slow.stream.end();
+    expect((await slow.response).statusCode).toBe(201);
+  });
+});
+
+describe('429 TOO_MANY_UPLOADS_IN_PROGRESS: uploads in progress per client', () => {
+  it('refuses one more than UPLOADS_IN_PROGRESS_PER_CLIENT from one address with Retry-After; other addresses go on', async () => {
+    await gateway.close();
+    gateway = await startTestGateway({ ...ENV, UPLOADS_IN_PROGRESS_PER_CLIENT: '2' });
+    const png = await fixtures.onePixelPng();
+    const form = multipartBody([{ name: 'image', filename: 'a.png', bytes: png }]);
+    const post = (remoteAddress: string) =>
+      gateway.request({ method: 'POST', url: '/', payload: form.body, headers: { 'content-type': form.contentType }, remoteAddress });
+
+    const held = [streamedUpload(form, 10, '203.0.113.9'), streamedUpload(form, 10, '203.0.113.9')];
+    await new Promise((resolve) => setImmediate(resolve));
+    const refused = await post('203.0.113.9');
+    expectError(refused, 429, 'TOO_MANY_UPLOADS_IN_PROGRESS');
+    expect(refused.headers['retry-after']).toBe('2');
+    expect((await post('203.0.113.10')).statusCode).toBe(201);
+
+    held[0]?.finish();
+    expect((await held[0]?.response)?.statusCode).toBe(201);
+    expect((await post('203.0.113.9')).statusCode).toBe(201);
+    held[1]?.finish();
+    expect((await held[1]?.response)?.statusCode).toBe(201);
+  });
+});
+
+describe('a refusal sent before the body is read', () => {
+  it('comes with Connection: close once the rest of the body has been read', async () => {
+    const stream = new PassThrough();
+    stream.write(Buffer.alloc(1000, 0x89));
+    let answered = false;
+    const pending = gateway.request({ method: 'POST', url: '/', payload: stream, headers: { 'content-type': 'image/png' } }).then((response) => {
+      answered = true;
+      return response;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answered).toBe(false);
+    stream.end(Buffer.alloc(1000, 0x89));
+    const refused = await pending;
+    expectError(refused, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expect(refused.headers.connection).toBe('close');
+  });
+
+  it('frees the client’s place among its uploads in progress once answered, while the body is still read', async () => {
+    await gateway.close();
+    gateway = await startTestGateway({ ...ENV, UPLOADS_IN_PROGRESS_PER_CLIENT: '1' });
+    const stream = new PassThrough();
+    stream.write(Buffer.alloc(1000, 0x89));
+    const lingering = gateway.request({ method: 'POST', url: '/', payload: stream, headers: { 'content-type': 'image/png' }, remoteAddress: '203.0.113.20' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const form = multipartBody([{ name: 'image', filename: 'a.png', bytes: await fixtures.onePixelPng() }]);
+    const next = await gateway.request({ method: 'POST', url: '/', payload: form.body, headers: { 'content-type': form.contentType }, remoteAddress: '203.0.113.20' });
+    expect(next.statusCode).toBe(201);
+    stream.end();
+    expectError(await lingering, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('does not wait for more than twice MAX_UPLOAD_BYTES of it', async () => {
+    const stream = new PassThrough();
+    stream.write(Buffer.alloc(2 * MAX_UPLOAD_BYTES + 1, 0x89));
+    const refused = await gateway.request({ method: 'POST', url: '/', payload: stream, headers: { 'content-type': 'image/png' } });
+    expectError(refused, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expect(refused.headers.connection).toBe('close');
+    stream.destroy();
   });
 });
 

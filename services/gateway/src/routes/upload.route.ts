@@ -8,6 +8,7 @@ import { IMAGE_PART, KEYS_HEADERS, UPLOAD_RESPONSES, multipartRequestBody } from
 export interface UploadDeps extends SubmitDeps {
   readonly budget: ByteBudget;
   readonly maxUploadBytes: number;
+  readonly uploadIdleTimeoutMs: number;
 }
 
 const uploadSchema = {
@@ -24,7 +25,7 @@ const uploadSchema = {
 export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
   app.post('/', { schema: uploadSchema }, async (request, reply) => {
     deps.ingest.assertAvailable();
-    const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget });
+    const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget, idleTimeoutMs: deps.uploadIdleTimeoutMs });
     return submitVersion(request, reply, deps, upload, generateImageKey(), { kind: 'create' }, 201);
   });
 }

@@ -43,6 +43,8 @@ export interface TestGateway {
   readonly purges: FakePurges;
   /** The gateway's clock, in milliseconds since the epoch; tests move it. */
   readonly time: { now: number };
+  /** Upload bytes the gateway holds in memory, as its gauge reports them. */
+  uploadMemory(): Promise<number>;
   /**
    * `app.inject()`, failing when the response does not conform to the OpenAPI document the
    * gateway serves (status listed for the route, media type, JSON body schema, fixed headers).
@@ -86,7 +88,8 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
   const ingest = new FakeIngest(images, objects, { maxImagePixels, maxImageSide });
   const purges = new FakePurges();
   const time = { now: TEST_START_MS };
-  const app = await buildApp(config, { images, objects, ingest, purges, metrics: createGatewayMetrics(new Registry()), clock: () => time.now });
+  const registry = new Registry();
+  const app = await buildApp(config, { images, objects, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
   await app.ready();
   const conformance = new OpenApiConformance(app.swagger() as OpenApiDocument);
   const request = async (options: TestRequest): Promise<LightMyRequestResponse> => {
@@ -102,6 +105,7 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
     ingest,
     purges,
     time,
+    uploadMemory: async () => (await registry.getSingleMetric('imagehost_upload_memory_bytes')?.get())?.values[0]?.value ?? Number.NaN,
     request,
     sendForm: (method, url, form, headers = {}) => request({ method, url, payload: form.body, headers: { 'content-type': form.contentType, ...headers } }),
     close: () => app.close(),

@@ -10,6 +10,8 @@ export const IMAGE_FIELD = 'image';
 /** Room for multipart framing and small fields on top of the file itself. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 const RETRY_AFTER_OVERLOADED_SECONDS = 2;
+/** What a file must have sent before its upload may claim the whole announced length. */
+const CLAIM_AFTER_BYTES = 256 * 1024;
 /** The longest filename common file systems allow, in UTF-8 bytes. */
 const MAX_FILENAME_BYTES = 255;
 
@@ -25,45 +27,50 @@ export interface ImageUpload {
 export interface UploadLimits {
   readonly maxUploadBytes: number;
   readonly budget: ByteBudget;
+  /** The longest the body may send nothing before the upload is refused with 408. */
+  readonly idleTimeoutMs: number;
 }
 
 /**
- * The file's bytes as they arrive. With the upload's length announced, they are copied into
- * one buffer of that size; otherwise chunks are kept and joined at the end (which briefly
- * holds them twice).
+ * The file's bytes as they arrive: in pieces, until `intoOneBuffer` gives them one buffer of
+ * the announced length, so a large upload is not held twice while its pieces are joined.
  */
 class ByteCollector {
   private chunks: Buffer[] = [];
+  private whole: Buffer | undefined;
   private size = 0;
-  /** Bytes at the start of `preallocated`; once a chunk does not fit, the rest go to `chunks`. */
-  private filled = 0;
-
-  constructor(private readonly preallocated: Buffer | undefined) {}
 
   get length(): number {
     return this.size;
   }
 
+  intoOneBuffer(capacity: number): void {
+    if (this.whole !== undefined || capacity < this.size) return;
+    this.whole = Buffer.allocUnsafe(capacity);
+    Buffer.concat(this.chunks, this.size).copy(this.whole);
+    this.chunks = [];
+  }
+
   append(chunk: Buffer): void {
-    if (this.preallocated !== undefined && this.chunks.length === 0 && this.filled + chunk.length <= this.preallocated.length) {
-      chunk.copy(this.preallocated, this.filled);
-      this.filled += chunk.length;
+    const next = this.size + chunk.length;
+    if (this.whole !== undefined && next <= this.whole.length) {
+      chunk.copy(this.whole, this.size);
     } else {
+      if (this.whole !== undefined) this.chunks = [this.whole.subarray(0, this.size)];
+      this.whole = undefined;
       this.chunks.push(chunk);
     }
-    this.size += chunk.length;
+    this.size = next;
   }
 
   /** Forgets the bytes (a refused upload), keeping the count. */
   discard(): void {
     this.chunks = [];
-    this.filled = 0;
+    this.whole = undefined;
   }
 
   bytes(): Buffer {
-    const head = this.preallocated?.subarray(0, this.filled);
-    if (head !== undefined && this.chunks.length === 0) return head;
-    return Buffer.concat(head === undefined ? this.chunks : [head, ...this.chunks], this.size);
+    return this.whole?.subarray(0, this.size) ?? Buffer.concat(this.chunks, this.size);
   }
 }
 
@@ -90,6 +97,27 @@ function overloaded(): AppError {
   return new AppError('OVERLOADED', 'the server is receiving too many uploads at once; retry shortly', {
     retryAfterSeconds: RETRY_AFTER_OVERLOADED_SECONDS,
   });
+}
+
+/**
+ * Rejects with 408 once `stream` has sent no data for `idleMs`. Attach it only after the
+ * stream is piped to its consumer: a 'data' listener alone would start it flowing.
+ */
+function watchForSilence(stream: Readable, idleMs: number): { silent: Promise<never>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let onData = (): void => undefined;
+  const silent = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new AppError('UPLOAD_TIMEOUT', `the upload sent nothing for ${idleMs} ms`)), idleMs);
+    onData = () => timer?.refresh();
+    stream.on('data', onData);
+  });
+  return {
+    silent,
+    stop: () => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+    },
+  };
 }
 
 /** Errors of @fastify/multipart and busboy, turned into the contract's refusals. */
@@ -128,19 +156,22 @@ export async function readImageUpload(request: FastifyRequest, limits: UploadLim
     throw new AppError('IMAGE_TOO_LARGE', `the image is larger than the upload limit of ${maxUploadBytes} bytes`);
   }
 
+  // Bytes are charged to the budget as they arrive: announcing a length costs nothing, so
+  // sockets that announce large uploads and go silent cannot spend it (issue 14).
   const reservation = budget.reserve();
-  // Announced uploads take their share up front, so a burst is refused before it is read.
-  if (Number.isFinite(declaredLength) && !reservation.ensure(Math.min(declaredLength, maxUploadBytes))) {
-    throw overloaded();
-  }
-
+  const expectedBytes = Number.isFinite(declaredLength) ? Math.min(declaredLength, maxUploadBytes) : undefined;
+  const receiving = receiveParts(request, maxUploadBytes, reservation, expectedBytes);
+  // After a timeout the parser is abandoned; whatever it ends with is no longer anyone's answer.
+  receiving.catch(() => undefined);
+  const watch = watchForSilence(request.raw, limits.idleTimeoutMs);
   try {
-    const preallocated = Number.isFinite(declaredLength) ? Buffer.allocUnsafe(Math.min(declaredLength, maxUploadBytes)) : undefined;
-    const received = await receiveParts(request, maxUploadBytes, reservation, preallocated);
+    const received = await Promise.race([receiving, watch.silent]);
     return { ...received, release: () => reservation.release() };
   } catch (error) {
     reservation.release();
     throw error;
+  } finally {
+    watch.stop();
   }
 }
 
@@ -148,12 +179,18 @@ async function receiveParts(
   request: FastifyRequest,
   maxUploadBytes: number,
   reservation: Reservation,
-  preallocated: Buffer | undefined,
+  expectedBytes: number | undefined,
 ): Promise<Omit<ImageUpload, 'release'>> {
   const fields = new Map<string, string>();
   let refusal: AppError | undefined;
   let image: { collector: ByteCollector; contentType: ImageContentType | undefined } | undefined;
   let imageParts = 0;
+  // A refused upload's bytes go back to the budget at once, not after the rest of its body has
+  // been read: otherwise a burst of refused uploads holds the budget and nobody gets through.
+  const dropBytes = (collector: ByteCollector) => {
+    collector.discard();
+    reservation.release();
+  };
 
   try {
     const parts = request.parts({
@@ -189,21 +226,27 @@ async function receiveParts(
         continue;
       }
 
-      const current = { collector: new ByteCollector(preallocated), contentType: undefined as ImageContentType | undefined };
+      const current = { collector: new ByteCollector(), contentType: undefined as ImageContentType | undefined };
       image = current;
       for await (const chunk of part.file as AsyncIterable<Buffer>) {
         if (refusal !== undefined) continue;
-        if (!reservation.ensure(current.collector.length + chunk.length)) {
-          refusal = overloaded();
-          current.collector.discard();
-          continue;
+        const total = current.collector.length + chunk.length;
+        // A large upload that keeps sending claims its whole length now, so that of a burst
+        // the uploads that cannot all fit are refused early rather than all growing together.
+        const claimNow = expectedBytes !== undefined && total >= CLAIM_AFTER_BYTES && current.collector.length < CLAIM_AFTER_BYTES;
+        if (!reservation.ensure(total) || (claimNow && !reservation.claim(Math.max(expectedBytes, total)))) {
+          // Answered at once: a client that reads early stops sending, and the error handler
+          // discards what still comes (the form's content plays no part in this refusal).
+          dropBytes(current.collector);
+          throw overloaded();
         }
+        if (claimNow) current.collector.intoOneBuffer(expectedBytes);
         current.collector.append(chunk);
         if (current.contentType === undefined && current.collector.length >= SIGNATURE_BYTES) {
           current.contentType = detectImageType(current.collector.bytes().subarray(0, SIGNATURE_BYTES));
           if (current.contentType === undefined) {
             refusal = new AppError('UNSUPPORTED_IMAGE_TYPE', 'the file is neither a JPEG nor a PNG');
-            current.collector.discard();
+            dropBytes(current.collector);
           }
         }
       }
@@ -212,7 +255,10 @@ async function receiveParts(
       }
     }
   } catch (error) {
-    throw multipartRefusal(refusal ?? error);
+    // Broken framing says the body is not what it claims to be: that wins over what the
+    // content of a cut-off part looked like. Limits hit after a refusal keep the refusal.
+    const thrown = multipartRefusal(error);
+    throw thrown.code === 'MALFORMED_MULTIPART' ? thrown : (refusal ?? thrown);
   }
 
   if (refusal !== undefined) throw refusal;
