@@ -116,7 +116,8 @@ describe('rate limits held in Redis across two gateways', () => {
         server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
       });
     });
-    await stack.startService('gateway', { PORT: String(port), ...env });
+    // Ready to serve, not only listening: a request before its Redis connects would get 503.
+    await (await stack.startService('gateway', { PORT: String(port), ...env })).waitUntilServing();
     return `http://127.0.0.1:${port}`;
   }
 

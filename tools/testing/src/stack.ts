@@ -107,6 +107,21 @@ export class ServiceProcess {
     throw new Error(`${this.name} did not become ready (exit: ${JSON.stringify(this.exitInfo)}); it logged:\n${this.lines.slice(-30).join('\n')}`);
   }
 
+  /**
+   * Waits until its /readyz answers 200: every backend answers and its start-up work is done.
+   * The gateway logs `ready` once it listens, which may be before then.
+   */
+  async waitUntilServing(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const status = await fetch(`${this.opsUrl}/readyz`, { signal: AbortSignal.timeout(3_000) }).then((r) => r.status, () => 0);
+      if (status === 200) return;
+      if (this.exitInfo !== undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`${this.name} did not become ready to serve (exit: ${JSON.stringify(this.exitInfo)}); it logged:\n${this.lines.slice(-30).join('\n')}`);
+  }
+
   /** Sends `signal` and waits for the process to exit. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<void> {
     if (this.exitInfo !== undefined) return;
@@ -173,6 +188,8 @@ export class TestStack {
     await stack.objects.ensureBucket();
     try {
       for (const name of options.services ?? ['gateway', 'ingest', 'reaper']) await stack.startService(name);
+      // A fresh stack is a healthy one: tests start from every process serving.
+      for (const service of stack.processes) await service.waitUntilServing();
     } catch (error) {
       await stack.stop();
       throw error;
