@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Job, Queue } from 'bullmq';
+import { within } from './within.js';
 
 // Names follow Prometheus conventions: a `imagehost_` namespace, base units in the name,
 // `_total` on counters, and labels of low cardinality only (never a key or an id).
@@ -38,19 +39,6 @@ export function oldestWaitingAgeSeconds(jobs: readonly Pick<Job, 'timestamp' | '
 interface QueueSnapshot {
   readonly counts: Record<string, number>;
   readonly oldestWaitingAgeSeconds: number;
-}
-
-/** Resolves with `work` or rejects once `ms` have passed, whichever comes first. */
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '@imagehost/logging';
+import { within } from './within.js';
 
 /** A dependency the service cannot work without; readiness fails while one fails. */
 export interface ReadinessCheck {
@@ -42,26 +43,12 @@ export interface OpsServer {
 
 const CHECK_TIMEOUT_MS = 1500;
 
-async function withTimeout(check: () => Promise<unknown>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Runs the checks together, each within CHECK_TIMEOUT_MS: `ok` or what went wrong. */
 async function runChecks(checks: readonly ReadinessCheck[]): Promise<(readonly [ReadinessCheck, string])[]> {
   return Promise.all(
     checks.map(async (check) => {
       try {
-        await withTimeout(check.check);
+        await within(CHECK_TIMEOUT_MS, check.check());
         return [check, 'ok'] as const;
       } catch (error) {
         return [check, error instanceof Error ? error.message : String(error)] as const;
