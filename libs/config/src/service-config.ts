@@ -25,6 +25,8 @@ const backendVariables = {
   S3_BUCKET: name('an S3 bucket').default('images'),
   /** An S3 call that has not answered (headers) within this, or stalls this long mid-body, fails with 503. */
   S3_TIMEOUT_MS: integer(15_000, 100, 10 * 60_000),
+  /** A short Redis command (rate limit, enqueue, lock) unanswered by then fails: a hung Redis must not hold a request. */
+  REDIS_DEADLINE_MS: integer(2_000, 50, 60_000),
   QUEUE_PREFIX: name('a BullMQ key prefix').default('imagehost'),
   LOG_LEVEL: logLevel,
 };
@@ -56,6 +58,7 @@ export const DEFAULT_OPS_PORTS = { gateway: 9091, ingest: 9092, reaper: 9093 } a
 function backendsFrom(env: z.output<z.ZodObject<typeof backendVariables>>) {
   return {
     redisUrl: env.REDIS_URL,
+    redisDeadlineMs: env.REDIS_DEADLINE_MS,
     mongo: { url: env.MONGO_URL, dbName: env.MONGO_DB_NAME },
     s3: {
       endpoint: env.S3_ENDPOINT,

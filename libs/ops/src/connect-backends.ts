@@ -30,10 +30,11 @@ export interface ServiceBackends {
 
 /**
  * A Redis client for short commands outside BullMQ that fails at once while Redis is away
- * instead of queueing commands: a request must not hang on it.
+ * instead of queueing commands, and after `deadlineMs` while it hangs: a request must not
+ * wait on it.
  */
-export function connectRedisFailFast(redisUrl: string): Redis {
-  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+export function connectRedisFailFast(redisUrl: string, deadlineMs: number): Redis {
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: deadlineMs });
   // Errors reach the callers of each command; the connection itself keeps retrying quietly.
   redis.on('error', () => undefined);
   return redis;
@@ -51,7 +52,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
-  const redis = connectRedisFailFast(config.redisUrl);
+  const redis = connectRedisFailFast(config.redisUrl, config.redisDeadlineMs);
   return {
     images,
     objects,

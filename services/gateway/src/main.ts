@@ -9,6 +9,7 @@ import {
   registerQueueMetrics,
   shutDownGracefullyOnSignal,
   startOpsServer,
+  within,
 } from '@imagehost/ops';
 import { buildApp } from './app.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -29,11 +30,11 @@ async function main(): Promise<void> {
   // ready and requests that need them get 503 at once, and it recovers without a restart.
   const backends = connectBackends(config, log, registry);
   const { images, objects, ingestQueue: queue, reapQueue, redis } = backends;
-  const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready');
+  const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready', config.redisDeadlineMs);
   const checks = backends.prepareInBackground(() => ingest.ready());
 
   registerQueueMetrics(registry, [queue, reapQueue]);
-  const purges = { purgeImage: (imageKey: string) => enqueueReap(reapQueue, { target: 'image', imageKey }) };
+  const purges = { purgeImage: (imageKey: string) => within(config.redisDeadlineMs, enqueueReap(reapQueue, { target: 'image', imageKey })) };
   const app = await buildApp(config, { images, objects, ingest, purges, rateLimitRedis: redis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({

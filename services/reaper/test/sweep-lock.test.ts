@@ -13,7 +13,7 @@ const connections: Redis[] = [observer];
 
 /** A connection like the reaper's: commands fail at once while it is not connected. */
 async function connection(): Promise<Redis> {
-  const redis = connectRedisFailFast(settings.redisUrl);
+  const redis = connectRedisFailFast(settings.redisUrl, 2000);
   connections.push(redis);
   if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   return redis;

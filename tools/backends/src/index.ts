@@ -8,7 +8,7 @@ export {
   redisUrlFromEnvironment,
   s3FromEnvironment,
 } from './environment.js';
-export { pingRedis } from './local/redis.js';
+export { pingRedis, startLocalRedis } from './local/redis.js';
 export { pingMongo, startLocalMongo } from './local/mongo-java-server.js';
 export { pingS3 } from './local/minio.js';
 export { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './local/go-binaries.js';

@@ -12,8 +12,9 @@ export interface RateLimitOptions {
   readonly keyFailuresPer10Minutes: number;
   /**
    * Counters in Redis hold across every gateway replica; without it they are per process
-   * (in-process tests). While Redis does not answer, requests go through: an outage must not
-   * turn into a refusal of service, and uploads fail on their own without the queue.
+   * (in-process tests). The client must bound its commands (REDIS_DEADLINE_MS): while Redis
+   * does not answer, an upload is refused 503 at once (it could not be queued anyway), and a
+   * PATCH or DELETE goes on uncounted (a DELETE needs no Redis).
    */
   readonly redis?: Redis;
   /** Keeps the counters apart from the queues' keys in a shared Redis. */
@@ -53,21 +54,22 @@ export const rateLimitPlugin = fp(
   async (app: FastifyInstance, options: RateLimitOptions) => {
     await app.register(rateLimit, {
       global: false,
-      skipOnError: true,
       ...(options.redis === undefined ? {} : { redis: options.redis, nameSpace: `${options.keyPrefix}:ratelimit:` }),
     });
-    const counter = (rule: Rule): Check | undefined =>
+    const counter = (rule: Rule, skipOnError: boolean): Check | undefined =>
       rule.limit === 0
         ? undefined
-        : (app.createRateLimit({ max: rule.limit, timeWindow: rule.windowMs, keyGenerator: (request) => `${rule.name}:${request.ip}` }) as Check);
+        : (app.createRateLimit({ max: rule.limit, timeWindow: rule.windowMs, skipOnError, keyGenerator: (request) => `${rule.name}:${request.ip}` }) as Check);
     const uploadRule: Rule = { name: 'uploads', limit: options.uploadsPerMinute, windowMs: 60_000 };
     const keyFailureRule: Rule = { name: 'key-failures', limit: options.keyFailuresPer10Minutes, windowMs: 600_000 };
-    const uploads = counter(uploadRule);
-    const keyFailures = counter(keyFailureRule);
+    const uploads = counter(uploadRule, false);
+    const keyFailures = counter(keyFailureRule, true);
 
     app.addHook('onRequest', async (request, reply) => {
       if (isUploadRequest(request) && uploads !== undefined) {
-        const { remaining = uploadRule.limit, ttl = uploadRule.windowMs, isExceeded = false } = await uploads(request);
+        const { remaining = uploadRule.limit, ttl = uploadRule.windowMs, isExceeded = false } = await uploads(request).catch((error: unknown) => {
+          throw new AppError('BACKEND_UNAVAILABLE', 'the upload queue is unavailable', { cause: error, retryAfterSeconds: 5 });
+        });
         setHeaders(reply, uploadRule, remaining, ttl);
         if (isExceeded) throw refusal('uploads', ttl);
       }

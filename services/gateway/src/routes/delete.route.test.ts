@@ -64,6 +64,17 @@ describe('200: deleted for good', () => {
     expect((await deleteWithHeader(keys.image_key, keys.delete_key)).statusCode).toBe(200);
     expectError(await gateway.request({ method: 'GET', url: `/${keys.image_key}` }), 404, 'IMAGE_NOT_FOUND');
   });
+
+  it('answers without waiting for a purge the queue never takes (Redis hung)', async () => {
+    const keys = await store(await fixtures.rgbPng());
+    gateway.purges.hung = true;
+    try {
+      expect((await deleteWithHeader(keys.image_key, keys.delete_key)).statusCode).toBe(200);
+    } finally {
+      gateway.purges.hung = false;
+    }
+    expectError(await gateway.request({ method: 'GET', url: `/${keys.image_key}` }), 404, 'IMAGE_NOT_FOUND');
+  });
 });
 
 describe('refusals change nothing', () => {

@@ -71,12 +71,11 @@ export async function deleteRoutes(app: FastifyInstance, deps: DeleteDeps): Prom
       if (record === undefined) throw imageNotFound();
       throw new AppError('KEY_INVALID', 'the key does not match this image');
     }
-    try {
-      await deps.purges.purgeImage(imageKey);
-    } catch (error) {
-      // The deletion stands (reads already give 404); the sweep purges the tombstone later.
+    // Queued without holding the answer: the deletion stands either way (reads already give
+    // 404), and a purge a hung Redis never takes is the sweep's, from the tombstone.
+    deps.purges.purgeImage(imageKey).catch((error: unknown) => {
       request.log.warn({ imageKey, err: error instanceof Error ? error.message : String(error) }, 'could not queue the purge of a deleted image');
-    }
+    });
     request.log.info({ imageKey }, 'image deleted');
     return reply.status(200).send({ image_key: imageKey });
   });

@@ -127,7 +127,11 @@ export class FakePurges implements PurgeQueue {
   /** While set, queueing fails (Redis away); the deletion itself must still stand. */
   down = false;
 
+  /** While set, queueing never answers (Redis hung). */
+  hung = false;
+
   async purgeImage(imageKey: string): Promise<void> {
+    if (this.hung) return new Promise<void>(() => undefined);
     if (this.down) throw outage('Redis');
     this.purged.push(imageKey);
   }

@@ -2,15 +2,13 @@ import type { QueueEvents } from 'bullmq';
 import { AppError } from '@imagehost/errors';
 import { decodeJobFailure, enqueueIngest, ingestJobId, isWaitTimeout, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
+import { within } from '@imagehost/ops';
 import type { GatewayMetrics } from '../metrics.js';
 
 /** A job on the ingest queue, as `enqueue` returns it. */
 export type IngestJob = Awaited<ReturnType<IngestQueue['add']>>;
 
 export type IngestOutcome = { readonly state: 'done'; readonly result: IngestJobResult } | { readonly state: 'pending' };
-
-/** How long an add may take before the upload is answered 503 (Redis answers in milliseconds). */
-const ENQUEUE_TIMEOUT_MS = 2000;
 
 /**
  * The gateway's side of the ingest queue: enqueue a job and wait a bounded time for its
@@ -27,6 +25,8 @@ export class IngestClient {
     private readonly metrics: GatewayMetrics,
     /** Whether Redis answers right now (a fail-fast client's view of it). */
     private readonly redisReachable: () => boolean,
+    /** How long an add may take before the upload is answered 503 (REDIS_DEADLINE_MS). */
+    private readonly enqueueDeadlineMs: number,
   ) {
     // BullMQ's wait for a job puts a 'closing' listener on the queue until the job finishes:
     // one per upload in flight, removed when its wait ends. Past ten at once Node would log
@@ -59,16 +59,12 @@ export class IngestClient {
 
   /** Adds the job; an error here means Redis did not take it (nothing was queued). */
   async enqueue(data: IngestJobData): Promise<IngestJob> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
-    });
     try {
-      return await Promise.race([enqueueIngest(this.queue, data), timedOut]);
+      // A hung Redis may still run the add once it wakes: the job then finds its object gone
+      // (removed by the caller on this error) and fails without recording anything.
+      return await within(this.enqueueDeadlineMs, enqueueIngest(this.queue, data));
     } catch (error) {
       throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error, retryAfterSeconds: 5 });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
