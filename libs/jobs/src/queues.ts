@@ -1,4 +1,4 @@
-import { Queue, QueueEvents, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
+import { Queue, QueueEvents, Worker, type ConnectionOptions, type JobsOptions, type Processor, type Telemetry, type WorkerOptions } from 'bullmq';
 import { z } from 'zod';
 import { AppError } from '@imagehost/errors';
 import { isImageKey, isObjectKey, isSha256Hex, isVersionId } from '@imagehost/keys';
@@ -11,6 +11,8 @@ const imageKey = z.string().refine(isImageKey, 'not an image key');
 const versionId = z.string().refine(isVersionId, 'not a version id');
 const objectKey = z.string().refine(isObjectKey, 'not an image object key');
 const keyHash = z.string().refine(isSha256Hex, 'not a SHA-256 hex digest');
+/** The id of the HTTP request that produced the job, for its log lines (X-Request-Id). */
+const requestId = z.string().max(64).optional();
 
 /** `ingest`: validate an uploaded version and record it. Carries hashes, never keys or bytes. */
 export const INGEST_QUEUE = 'ingest';
@@ -24,6 +26,7 @@ const newVersion = {
   updateKeyHash: keyHash,
   /** When the gateway accepted the upload (ms since epoch): the version's Last-Modified. */
   acceptedAt: z.number().int().nonnegative(),
+  requestId,
 };
 
 export const ingestJobSchema = z.discriminatedUnion('kind', [
@@ -87,7 +90,7 @@ export const REAP_QUEUE = 'reap';
 
 export const reapJobSchema = z.discriminatedUnion('target', [
   z.object({ target: z.literal('object'), objectKey, reason: z.enum(['refused', 'superseded', 'raced']) }),
-  z.object({ target: z.literal('image'), imageKey }),
+  z.object({ target: z.literal('image'), imageKey, requestId }),
   z.object({ target: z.literal('sweep') }),
 ]);
 export type ReapJobData = z.infer<typeof reapJobSchema>;
@@ -140,6 +143,8 @@ export const REAP_JOB_OPTIONS: JobsOptions = {
 export interface QueueConnection {
   readonly redisUrl: string;
   readonly prefix: string;
+  /** While tracing is on: a job carries its producer's trace context to its worker. */
+  readonly telemetry?: Telemetry | undefined;
 }
 
 function connectionOptions(redisUrl: string): ConnectionOptions {
@@ -151,6 +156,7 @@ export function createIngestQueue(connection: QueueConnection): IngestQueue {
   return new Queue<IngestJobData, IngestJobResult, 'ingest'>(INGEST_QUEUE, {
     connection: { ...connectionOptions(connection.redisUrl), enableOfflineQueue: false },
     prefix: connection.prefix,
+    telemetry: connection.telemetry,
     defaultJobOptions: INGEST_JOB_OPTIONS,
   });
 }
@@ -163,6 +169,7 @@ export function createReapQueue(connection: QueueConnection): ReapQueue {
   return new Queue<ReapJobData, ReapJobResult, ReapJobName>(REAP_QUEUE, {
     connection: { ...connectionOptions(connection.redisUrl), enableOfflineQueue: false },
     prefix: connection.prefix,
+    telemetry: connection.telemetry,
     defaultJobOptions: REAP_JOB_OPTIONS,
   });
 }
@@ -199,5 +206,6 @@ export function createWorker<Data, Result, Name extends string>(
     ...options,
     connection: connectionOptions(connection.redisUrl),
     prefix: connection.prefix,
+    telemetry: connection.telemetry,
   });
 }

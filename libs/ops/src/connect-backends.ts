@@ -8,6 +8,7 @@ import { ObjectStore } from '@imagehost/storage';
 import { createBackendCallMetrics } from './metrics.js';
 import { backendChecks, type ReadinessCheck } from './ops-server.js';
 import { prepareInBackground } from './prepare-in-background.js';
+import { queueTelemetry, stopTracing } from './tracing.js';
 
 /** What every service holds of its backends, connected the same way in each `main.ts`. */
 export interface ServiceBackends {
@@ -49,7 +50,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const connection = connectDatabase(config.mongo);
   const images = new ImageRepository(connection, calls?.mongodb);
   const objects = new ObjectStore(config.s3, calls?.s3);
-  const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix };
+  const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix, telemetry: queueTelemetry() };
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
   const redis = connectRedisFailFast(config.redisUrl, config.redisDeadlineMs);
@@ -67,6 +68,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
     close: async () => {
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);
       redis.disconnect();
+      await stopTracing();
     },
   };
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Job, Queue } from 'bullmq';
+import { recordCall } from './tracing.js';
 import { within } from './within.js';
 
 // Names follow Prometheus conventions: a `imagehost_` namespace, base units in the name,
@@ -162,9 +163,10 @@ export function createBackendCallMetrics(registry: Registry) {
     registers: [registry],
   });
   const observer =
-    (backend: string) =>
-    (operation: string, outcome: string, seconds: number): void => {
+    (backend: 'mongodb' | 's3') =>
+    (operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number): void => {
       calls.observe({ backend, operation, outcome }, seconds);
+      recordCall(backend, operation, outcome, seconds);
     };
   return { mongodb: observer('mongodb'), s3: observer('s3') };
 }

@@ -32,3 +32,14 @@ it('turns an unexpected failure into a 500 that tells the client nothing of it',
   expectError(failed, 500, 'INTERNAL');
   expect(failed.json()).toMatchObject({ message: 'internal error' });
 });
+
+it("answers every request with its X-Request-Id: the client's when it is a plain token, a fresh one otherwise", async () => {
+  const given = await gateway.request({ method: 'GET', url: '/', headers: { 'x-request-id': 'lb-7f3a.42_x' } });
+  expect(given.headers['x-request-id']).toBe('lb-7f3a.42_x');
+  const refused = await gateway.request({ method: 'GET', url: '/images/AAAAAAAAAAAAAAAA', headers: { 'x-request-id': 'lb-7f3a.43' } });
+  expect(refused.headers['x-request-id']).toBe('lb-7f3a.43');
+  for (const unusable of ['a'.repeat(65), 'has space', 'line\u2028break', '']) {
+    const fresh = await gateway.request({ method: 'GET', url: '/', headers: { 'x-request-id': unusable } });
+    expect(fresh.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  }
+});

@@ -6,6 +6,7 @@ import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
 import { loggerOptions } from '@imagehost/logging';
+import { nameRequestSpan } from '@imagehost/ops';
 import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
@@ -121,6 +122,9 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     keyPrefix: config.queuePrefix,
   });
   await app.register(uploadsInProgressPlugin, { perClient: config.uploadsInProgressPerClient });
+  app.addHook('onRequest', async (request) => {
+    nameRequestSpan(request.method, request.routeOptions.url ?? 'unmatched');
+  });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
     metrics.httpDuration.observe(
@@ -135,7 +139,9 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
+    // The id in every log line of the request and of the jobs it queued: one grep joins them.
+    void reply.header('x-request-id', request.id);
     if (closing) void reply.header('connection', 'close');
   });
 

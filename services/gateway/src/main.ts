@@ -9,6 +9,7 @@ import {
   registerQueueMetrics,
   shutDownGracefullyOnSignal,
   startOpsServer,
+  startTracing,
   within,
 } from '@imagehost/ops';
 import { buildApp } from './app.js';
@@ -20,6 +21,7 @@ import { IngestClient } from './uploads/ingest-client.js';
 // images deleted (producing `reap` jobs).
 
 async function main(): Promise<void> {
+  startTracing('gateway');
   const config = loadGatewayConfig();
   const log = createLogger('gateway', config.logLevel);
   exitOnSignalWhileStarting(log);
@@ -34,7 +36,9 @@ async function main(): Promise<void> {
   const checks = backends.prepareInBackground(() => ingest.ready());
 
   registerQueueMetrics(registry, [queue, reapQueue]);
-  const purges = { purgeImage: (imageKey: string) => within(config.redisDeadlineMs, enqueueReap(reapQueue, { target: 'image', imageKey })) };
+  const purges = {
+    purgeImage: (imageKey: string, requestId: string) => within(config.redisDeadlineMs, enqueueReap(reapQueue, { target: 'image', imageKey, requestId })),
+  };
   const app = await buildApp(config, { images, objects, ingest, purges, rateLimitRedis: redis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
 import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
+import { inSpan } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
 import { validateImage, type ImageLimits, type ValidatedImage } from '@imagehost/image-format/validate';
 
@@ -29,7 +30,7 @@ async function validatedUpload(data: IngestJobData, deps: IngestDeps): Promise<{
   try {
     const bytes = await deps.objects.readObject(data.objectKey, deps.limits.maxUploadBytes);
     if (bytes === undefined) throw new AppError('CONFLICT', `the uploaded object ${data.objectKey} is gone`);
-    return { bytes, image: await validateImage(bytes, deps.limits) };
+    return { bytes, image: await inSpan('decode', () => validateImage(bytes, deps.limits)) };
   } catch (error) {
     if (error instanceof AppError && !error.retryable) await discardUpload(data, deps, 'refused');
     throw error;

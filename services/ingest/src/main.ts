@@ -1,7 +1,7 @@
 import { loadIngestConfig } from '@imagehost/config';
 import { INGEST_QUEUE, createWorker, ingestJobSchema, parseJobData, toWorkerError, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker } from '@imagehost/ops';
+import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker, startTracing } from '@imagehost/ops';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 
@@ -10,6 +10,7 @@ import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 // refused, raced and superseded versions.
 
 async function main(): Promise<void> {
+  startTracing('ingest');
   const config = loadIngestConfig();
   const log = createLogger('ingest', config.logLevel);
   exitOnSignalWhileStarting(log);
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
 
   await serveWorker({
     log, config, registry, backends, worker,
-    describeJob: (job) => ({ imageKey: job.data.imageKey, kind: job.data.kind }),
+    describeJob: (job) => ({ imageKey: job.data.imageKey, kind: job.data.kind, requestId: job.data.requestId }),
     readyFields: { concurrency: config.concurrency, queue: INGEST_QUEUE },
   });
 }

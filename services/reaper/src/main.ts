@@ -11,7 +11,7 @@ import {
   type ReapJobResult,
 } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker } from '@imagehost/ops';
+import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker, startTracing } from '@imagehost/ops';
 import { createReaperMetrics } from './metrics.js';
 import { reap, type ReapDeps } from './reap.handler.js';
 import { sweepLock } from './sweep-lock.js';
@@ -21,6 +21,7 @@ import { sweepLock } from './sweep-lock.js';
 // sweep for whatever lost jobs left behind.
 
 async function main(): Promise<void> {
+  startTracing('reaper');
   const config = loadReaperConfig();
   const log = createLogger('reaper', config.logLevel);
   exitOnSignalWhileStarting(log);
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   });
   await serveWorker({
     log, config, registry, backends, worker,
-    describeJob: (job) => ({ target: job.data.target }),
+    describeJob: (job) => ({ target: job.data.target, requestId: 'requestId' in job.data ? job.data.requestId : undefined }),
     readyFields: { concurrency: config.concurrency, queue: REAP_QUEUE, sweepIntervalMs: config.sweepIntervalMs },
     beforeClose: () => clearInterval(reschedule),
   });

@@ -7,8 +7,8 @@ import { ANY_ROUTE_RESPONSES, IMAGE_KEY_PARAMS, KEY_RESPONSES, errorResponse } f
 
 /** Purges of deleted images, carried out later by the reaper (the `reap` queue in production). */
 export interface PurgeQueue {
-  /** Queues the removal of a deleted image's bytes and record. */
-  purgeImage(imageKey: string): Promise<void>;
+  /** Queues the removal of a deleted image's bytes and record (`requestId`: the DELETE's, for its logs). */
+  purgeImage(imageKey: string, requestId: string): Promise<void>;
 }
 
 export interface DeleteDeps {
@@ -73,7 +73,7 @@ export async function deleteRoutes(app: FastifyInstance, deps: DeleteDeps): Prom
     }
     // Queued without holding the answer: the deletion stands either way (reads already give
     // 404), and a purge a hung Redis never takes is the sweep's, from the tombstone.
-    deps.purges.purgeImage(imageKey).catch((error: unknown) => {
+    deps.purges.purgeImage(imageKey, request.id).catch((error: unknown) => {
       request.log.warn({ imageKey, err: error instanceof Error ? error.message : String(error) }, 'could not queue the purge of a deleted image');
     });
     request.log.info({ imageKey }, 'image deleted');

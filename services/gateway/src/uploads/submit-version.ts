@@ -67,6 +67,7 @@ export async function submitVersion(
     deleteKeyHash: hashCapabilityKey(deleteKey),
     updateKeyHash: hashCapabilityKey(updateKey),
     acceptedAt: deps.clock(),
+    requestId: request.id,
   };
   try {
     // The object carries its job, so the sweep can enqueue it again if Redis loses it.
