@@ -42,6 +42,18 @@ function traceIds(): { trace_id?: string; span_id?: string } {
   return spanContext !== undefined && isSpanContextValid(spanContext) ? { trace_id: spanContext.traceId, span_id: spanContext.spanId } : {};
 }
 
+let stdout: pino.DestinationStream | undefined;
+
+/**
+ * Standard output, written asynchronously: lines logged while a write is in flight go out
+ * together in the next one, so a busy gateway makes one write for many access lines instead
+ * of a blocking write each (bench/decisions.md#asynchronous-log-writes). Flushed on exit.
+ */
+export function logDestination(): pino.DestinationStream {
+  stdout ??= pino.destination({ dest: 1, sync: false });
+  return stdout;
+}
+
 export function createLogger(service: string, level: string): Logger {
-  return pino(loggerOptions(service, level));
+  return pino(loggerOptions(service, level), logDestination());
 }

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
-import { loggerOptions } from '@imagehost/logging';
+import { logDestination, loggerOptions } from '@imagehost/logging';
 import { nameRequestSpan } from '@imagehost/ops';
 import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
@@ -68,6 +68,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   const app = Fastify({
     logger: {
       ...loggerOptions('gateway', config.logLevel),
+      stream: logDestination(),
       serializers: {
         // The path only: a query string may carry what a client should not have sent there.
         req: (req: { method: string; url: string; ip?: string; id?: string }) => ({ method: req.method, path: req.url.split('?')[0], ip: req.ip }),
