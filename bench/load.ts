@@ -29,9 +29,9 @@ type Op = (index: number) => Promise<number | void>;
 /**
  * A closed loop: `concurrency` workers each run `op` back to back until `durationMs` has
  * passed or `maxOps` operations were started, whichever comes first. Every op's latency is
- * kept; an op that throws counts as an error. `firstIndex` numbers the ops from there.
+ * kept; an op that throws counts as an error.
  */
-async function measure(options: { concurrency: number; durationMs: number; maxOps?: number; firstIndex?: number; op: Op }): Promise<Measured> {
+async function measure(options: { concurrency: number; durationMs: number; maxOps?: number; op: Op }): Promise<Measured> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let started = 0;
@@ -39,10 +39,9 @@ async function measure(options: { concurrency: number; durationMs: number; maxOp
   const begin = performance.now();
   const deadline = begin + options.durationMs;
   const maxOps = options.maxOps ?? Number.POSITIVE_INFINITY;
-  const firstIndex = options.firstIndex ?? 0;
   const worker = async () => {
     while (performance.now() < deadline && started < maxOps) {
-      const index = firstIndex + started++;
+      const index = started++;
       const t0 = performance.now();
       try {
         const status = await options.op(index);
@@ -76,43 +75,6 @@ function summarise(runs: readonly Measured[]): LoadResult {
 /** One closed-loop run (see `measure`), summarised. */
 export async function runLoad(options: { concurrency: number; durationMs: number; maxOps?: number; op: Op }): Promise<LoadResult> {
   return summarise([await measure(options)]);
-}
-
-/**
- * The service and its floor measured in slices ordered service, floor, floor, service (and so
- * on) rather than one after the other, so that a change in the machine's speed during the
- * cell (other tenants, clock) weighs on both sides alike — a steady drift cancels out — and
- * the ratio stays honest. Each slice runs for `sliceMs`, or, when the cell is a fixed number
- * of operations (`totalOps`, each side running every index once), over the next share of
- * indexes. A slice ends when its last operation does, so fewer, longer slices cost a pipeline
- * with long latencies less of its ramp-up and drain.
- */
-export async function runPaired(options: {
-  concurrency: number;
-  service: Op;
-  floor: Op;
-  slices: number;
-} & ({ sliceMs: number; totalOps?: undefined } | { totalOps: number; sliceMs?: undefined })): Promise<{ service: LoadResult; floor: LoadResult }> {
-  const service: Measured[] = [];
-  const floor: Measured[] = [];
-  const { totalOps } = options;
-  const opsPerSlice = totalOps === undefined ? 0 : Math.ceil(totalOps / options.slices);
-  // A fixed number of operations is bounded by its count; the time bound is only a backstop.
-  const durationMs = options.sliceMs ?? 10 * 60_000;
-  for (let slice = 0; slice < options.slices; slice++) {
-    const firstIndex = slice * opsPerSlice;
-    const maxOps = totalOps === undefined ? undefined : Math.min(opsPerSlice, totalOps - firstIndex);
-    if (maxOps !== undefined && maxOps <= 0) break;
-    const run = (op: Op) => measure({ concurrency: options.concurrency, durationMs, maxOps, firstIndex, op });
-    if (slice % 2 === 0) {
-      service.push(await run(options.service));
-      floor.push(await run(options.floor));
-    } else {
-      floor.push(await run(options.floor));
-      service.push(await run(options.service));
-    }
-  }
-  return { service: summarise(service), floor: summarise(floor) };
 }
 
 /** A keep-alive HTTP client that reads every response body to its end. */

@@ -3,9 +3,11 @@
 // JSON and Markdown into bench/results/, with a line appended to bench/results/history.md.
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from 'minio';
 import sharp from 'sharp';
 import { backendEnvironment, provideBackends } from '@imagehost/backends';
 import { ImageRepository, connectDatabase, type ImageRecord } from '@imagehost/db';
@@ -13,7 +15,9 @@ import { validateImage } from '@imagehost/image-format/validate';
 import { generateImageKey, generateVersionId, imageObjectsPrefix, objectKeyFor } from '@imagehost/keys';
 import { ObjectStore } from '@imagehost/storage';
 import { TestStack, multipartBody, readRss, uniqueName } from '@imagehost/testing';
-import { httpClient, runLoad, runPaired, type LoadResult } from './load.js';
+import { httpClient, runLoad, type LoadResult } from './load.js';
+import { OHA_VERSION, ohaBinary, runOha, type OhaResult } from './oha.js';
+import { CpuMeter, pidListeningOn } from './process-cpu.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const CELL_MS = Number(process.env.BENCH_CELL_MS ?? 4000);
@@ -42,12 +46,18 @@ function sampleRss(pids: Record<string, number>, intervalMs = 25) {
   return { peaks, stop: () => clearInterval(timer) };
 }
 
+/** A measured side of a cell: the load generator's figures and the CPU each process spent. */
+interface Measured extends OhaResult {
+  /** CPU milliseconds per process over the side's slices (from /proc). */
+  readonly cpuMs: Record<string, number>;
+}
+
 interface Cell {
   scenario: string;
   size: string;
   concurrency: number;
-  service: LoadResult;
-  floor?: LoadResult;
+  service: Measured;
+  floor?: Measured;
   ratio?: number;
   /** Uploads only: the gateway's wait for the ingest result minus the worker's time on the job. */
   queueHop?: { samples: number; p50Ms: number; p99Ms: number };
@@ -70,6 +80,40 @@ function queueHop(lines: readonly string[]): { samples: number; p50Ms: number; p
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 
+/** A closed loop of this process, in the shape of the load generator's results. */
+function fromLoad(result: LoadResult): OhaResult {
+  return {
+    requests: result.ops + result.errors,
+    seconds: result.seconds,
+    perSecond: result.perSecond,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    statuses: result.statuses,
+    errors: result.errors > 0 ? { failed: result.errors } : {},
+  };
+}
+
+/** Slices of one side summed: rates over the total time, percentiles averaged over slices. */
+function merge(parts: readonly Measured[]): Measured {
+  const sum = (pick: (part: Measured) => Record<string, number>) => {
+    const total: Record<string, number> = {};
+    for (const part of parts) for (const [key, value] of Object.entries(pick(part))) total[key] = (total[key] ?? 0) + value;
+    return total;
+  };
+  const requests = parts.reduce((n, part) => n + part.requests, 0);
+  const seconds = parts.reduce((n, part) => n + part.seconds, 0);
+  const mean = (pick: (part: Measured) => number) => parts.reduce((n, part) => n + pick(part), 0) / parts.length;
+  return { requests, seconds, perSecond: requests / seconds, p50Ms: mean((p) => p.p50Ms), p99Ms: mean((p) => p.p99Ms), statuses: sum((p) => p.statuses), errors: sum((p) => p.errors), cpuMs: sum((p) => p.cpuMs) };
+}
+
+/** CPU milliseconds per request of each process, and of all of them together. */
+function cpuPerRequest(side: Measured): Record<string, number> {
+  const perRequest = Object.fromEntries(Object.entries(side.cpuMs).map(([name, ms]) => [name, ms / Math.max(1, side.requests)]));
+  return { ...perRequest, total: Object.values(perRequest).reduce((sum, ms) => sum + ms, 0) };
+}
+
+const PROCESSES = ['gateway', 'ingest', 'reaper', 'redis', 'mongodb', 's3', 'bench'] as const;
+
 async function main(): Promise<void> {
   const started = new Date();
   const backends = await provideBackends();
@@ -80,6 +124,47 @@ async function main(): Promise<void> {
   const pids = Object.fromEntries(stack.processes.map((p) => [p.name, p.child.pid ?? 0]));
   const rss = sampleRss(pids);
   const http = httpClient(128);
+  const oha = await ohaBinary();
+  const scratch = mkdtempSync(join(tmpdir(), 'imagehost-bench-'));
+  const s3Url = new URL(backends.settings.s3.endpoint);
+  const presigner = new Client({
+    endPoint: s3Url.hostname,
+    port: Number(s3Url.port || (s3Url.protocol === 'https:' ? 443 : 80)),
+    useSSL: s3Url.protocol === 'https:',
+    accessKey: backends.settings.s3.accessKey,
+    secretKey: backends.settings.s3.secretKey,
+    region: backends.settings.s3.region,
+  });
+  // Every process a request may cost CPU in; a backend not on this machine is left out.
+  const portOf = (url: string) => Number(new URL(url).port);
+  const cpuPids: Record<string, number | undefined> = {
+    ...pids,
+    redis: pidListeningOn(portOf(backends.settings.redisUrl)),
+    mongodb: pidListeningOn(portOf(backends.settings.mongoUrl)),
+    s3: pidListeningOn(portOf(backends.settings.s3.endpoint)),
+    bench: process.pid,
+  };
+  const metered = async (run: () => Promise<OhaResult>): Promise<Measured> => {
+    const meter = new CpuMeter(cpuPids);
+    meter.start();
+    const result = await run();
+    return { ...result, cpuMs: meter.stop() };
+  };
+  /** Service and floor in slices ordered service, floor, floor, service, so a drift in the machine's speed weighs on both. */
+  const paired = async (service: () => Promise<OhaResult>, floor: () => Promise<OhaResult>) => {
+    const services: Measured[] = [];
+    const floors: Measured[] = [];
+    for (let slice = 0; slice < SLICES; slice++) {
+      if (slice % 2 === 0) {
+        services.push(await metered(service));
+        floors.push(await metered(floor));
+      } else {
+        floors.push(await metered(floor));
+        services.push(await metered(service));
+      }
+    }
+    return { service: merge(services), floor: merge(floors) };
+  };
 
   // The floor: the same work with no architecture around it, on the same servers.
   const floorObjects = new ObjectStore({ ...backends.settings.s3, bucket: uniqueName('floor') });
@@ -100,64 +185,65 @@ async function main(): Promise<void> {
     console.log(
       `${cell.scenario.padEnd(10)} ${cell.size.padEnd(8)} c=${String(cell.concurrency).padEnd(3)} service ${fmt(cell.service.perSecond)}/s p50 ${fmt(cell.service.p50Ms)} ms p99 ${fmt(cell.service.p99Ms)} ms ${JSON.stringify(cell.service.statuses)}${floor}${ratio}`,
     );
+    const cpu = (side: Measured) =>
+      Object.entries(cpuPerRequest(side))
+        .filter(([, ms]) => ms >= 0.0005)
+        .map(([name, ms]) => `${name} ${fmt(ms, 3)}`)
+        .join(' ');
+    console.log(`           CPU ms per request: service ${cpu(cell.service)}${cell.floor === undefined ? '' : ` | floor ${cpu(cell.floor)}`}`);
   };
 
-  // Upload: POST / against PutObject + the same sharp validation + one insert.
+  // Upload: POST / (driven by oha) against PutObject + the same sharp validation + one insert
+  // (driven from this process, whose CPU is then the floor's own).
   for (const size of sizes) {
     const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
+    const bodyFile = join(scratch, `upload-${size.bytes.length}.multipart`);
+    writeFileSync(bodyFile, body);
     for (const concurrency of CONCURRENCY) {
       const gatewayLines = stack.service('gateway').lines;
       const linesBefore = gatewayLines.length;
-      const { service, floor } = await runPaired({
-        concurrency,
-        slices: SLICES,
-        sliceMs: CELL_MS / SLICES,
-        service: async () => {
-          const response = await http.send(stack.url('/'), 'POST', body, { 'content-type': contentType });
-          if (response.status !== 201) throw new Error(`POST answered ${response.status}`);
-          return response.status;
-        },
-        floor: async () => {
-          const imageKey = generateImageKey();
-          const versionId = generateVersionId();
-          const objectKey = objectKeyFor(imageKey, versionId);
-          await floorObjects.putObject(objectKey, size.bytes, 'image/jpeg');
-          const image = await validateImage(size.bytes, { maxImagePixels: 40_000_000, maxImageSide: 32_767 });
-          const now = new Date();
-          const record: ImageRecord = {
-            _id: imageKey, versionId, objectKey, contentType: image.contentType, bytes: size.bytes.length, width: image.width, height: image.height,
-            sha256: 'x'.repeat(64), deleteKeyHash: 'x'.repeat(64), updateKeyHash: 'x'.repeat(64), createdAt: now, updatedAt: now, deletedAt: null,
-          };
-          await floorImages.insertIfAbsent(record);
-        },
-      });
+      const { service, floor } = await paired(
+        () => runOha(oha, { target: { url: stack.url('/') }, concurrency, durationMs: CELL_MS / SLICES, method: 'POST', bodyFile, contentType }),
+        async () =>
+          fromLoad(
+            await runLoad({
+              concurrency,
+              durationMs: CELL_MS / SLICES,
+              op: async () => {
+                const imageKey = generateImageKey();
+                const versionId = generateVersionId();
+                const objectKey = objectKeyFor(imageKey, versionId);
+                await floorObjects.putObject(objectKey, size.bytes, 'image/jpeg');
+                const image = await validateImage(size.bytes, { maxImagePixels: 40_000_000, maxImageSide: 32_767 });
+                const now = new Date();
+                const record: ImageRecord = {
+                  _id: imageKey, versionId, objectKey, contentType: image.contentType, bytes: size.bytes.length, width: image.width, height: image.height,
+                  sha256: 'x'.repeat(64), deleteKeyHash: 'x'.repeat(64), updateKeyHash: 'x'.repeat(64), createdAt: now, updatedAt: now, deletedAt: null,
+                };
+                await floorImages.insertIfAbsent(record);
+              },
+            }),
+          ),
+      );
       const hop = queueHop(gatewayLines.slice(linesBefore));
       report({ scenario: 'upload', size: size.label, concurrency, service, floor, ratio: service.perSecond / floor.perSecond, queueHop: hop });
     }
   }
 
-  // Reads: one image per size, read hot; then distinct images in random order (cold).
+  // Reads: one image per size, read hot; then distinct images in random order (cold). The
+  // floor is the same generator reading the same objects straight from S3 (presigned URLs).
   for (const size of sizes) {
     const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
     const posted = await http.send(stack.url('/'), 'POST', body, { 'content-type': contentType });
     const imageKey = (JSON.parse(posted.body.toString('utf8')) as { image_key: string }).image_key;
     const record = await stack.images.findLive(imageKey);
     if (record === undefined) throw new Error('hot image not stored');
+    const direct = await presigner.presignedGetObject(stack.objects.bucket, record.objectKey, 24 * 3600);
     for (const concurrency of CONCURRENCY) {
-      const { service, floor } = await runPaired({
-        concurrency,
-        slices: SLICES,
-        sliceMs: CELL_MS / SLICES,
-        service: async () => {
-          const response = await http.send(stack.url(`/${imageKey}`), 'GET');
-          if (response.status !== 200 || response.body.length !== size.bytes.length) throw new Error(`GET answered ${response.status}`);
-          return response.status;
-        },
-        floor: async () => {
-          const bytes = await stack.objects.readObject(record.objectKey, record.bytes);
-          if (bytes?.length !== size.bytes.length) throw new Error('short read');
-        },
-      });
+      const { service, floor } = await paired(
+        () => runOha(oha, { target: { url: stack.url(`/${imageKey}`) }, concurrency, durationMs: CELL_MS / SLICES }),
+        () => runOha(oha, { target: { url: direct }, concurrency, durationMs: CELL_MS / SLICES }),
+      );
       report({ scenario: 'hot read', size: size.label, concurrency, service, floor, ratio: service.perSecond / floor.perSecond });
     }
   }
@@ -166,7 +252,7 @@ async function main(): Promise<void> {
   // server, measured alone (the floor of reads has none, since it knows the object key).
   const anyKey = (await stack.liveRecords())[0]?._id ?? '';
   for (const concurrency of CONCURRENCY) {
-    const lookups = await runLoad({ concurrency, durationMs: CELL_MS, op: async () => void (await stack.images.findAny(anyKey)) });
+    const lookups = await metered(async () => fromLoad(await runLoad({ concurrency, durationMs: CELL_MS, op: async () => void (await stack.images.findAny(anyKey)) })));
     report({ scenario: 'lookup', size: 'record', concurrency, service: lookups });
   }
 
@@ -180,7 +266,7 @@ async function main(): Promise<void> {
     passThrough.once('exit', () => reject(new Error('the pass-through proxy exited')));
   });
 
-  const coldCounts: Record<string, number> = { '256 KiB': 1000, '2 MiB': 300 };
+  const coldCounts: Record<string, number> = { '256 KiB': 2000, '2 MiB': 300 };
   for (const size of sizes) {
     const count = coldCounts[size.label] ?? 100;
     const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
@@ -194,44 +280,20 @@ async function main(): Promise<void> {
         keys.push((JSON.parse(response.body.toString('utf8')) as { image_key: string }).image_key);
       },
     });
-    const records = await stack.images.findMany(keys);
+    const records = [...(await stack.images.findMany(keys)).values()];
+    const urls = (name: string, lines: readonly string[]) => {
+      const file = join(scratch, `${name}-${size.bytes.length}.urls`);
+      writeFileSync(file, `${lines.join('\n')}\n`);
+      return { urlsFile: file };
+    };
+    const serviceUrls = urls('service', keys.map((key) => stack.url(`/${key}`)));
+    const floorUrls = urls('floor', await Promise.all(records.map((r) => presigner.presignedGetObject(stack.objects.bucket, r.objectKey, 24 * 3600))));
+    const passUrls = urls('pass-through', records.map((r) => `http://127.0.0.1:${passThroughPort}/${encodeURIComponent(r.objectKey)}`));
     for (const concurrency of CONCURRENCY) {
-      const order = [...keys].sort(() => Math.random() - 0.5);
-      const floorOrder = [...keys].sort(() => Math.random() - 0.5);
-      const { service, floor } = await runPaired({
-        concurrency,
-        slices: SLICES,
-        totalOps: keys.length,
-        service: async (index) => {
-          const response = await http.send(stack.url(`/${order[index] ?? ''}`), 'GET');
-          if (response.status !== 200) throw new Error(`GET answered ${response.status}`);
-          return response.status;
-        },
-        floor: async (index) => {
-          const record = records.get(floorOrder[index] ?? '');
-          if (record === undefined) throw new Error('no record');
-          await stack.objects.readObject(record.objectKey, record.bytes);
-        },
-      });
+      const floorRun = () => runOha(oha, { target: floorUrls, concurrency, durationMs: CELL_MS / SLICES });
+      const { service, floor } = await paired(() => runOha(oha, { target: serviceUrls, concurrency, durationMs: CELL_MS / SLICES }), floorRun);
       report({ scenario: 'cold read', size: `${size.label} ×${count}`, concurrency, service, floor, ratio: service.perSecond / floor.perSecond });
-      const passOrder = [...keys].sort(() => Math.random() - 0.5);
-      const bound = await runPaired({
-        concurrency,
-        slices: SLICES,
-        totalOps: keys.length,
-        service: async (index) => {
-          const record = records.get(passOrder[index] ?? '');
-          if (record === undefined) throw new Error('no record');
-          const response = await http.send(`http://127.0.0.1:${passThroughPort}/${encodeURIComponent(record.objectKey)}`, 'GET');
-          if (response.status !== 200 || response.body.length !== record.bytes) throw new Error(`pass-through answered ${response.status}`);
-          return response.status;
-        },
-        floor: async (index) => {
-          const record = records.get(floorOrder[index] ?? '');
-          if (record === undefined) throw new Error('no record');
-          await stack.objects.readObject(record.objectKey, record.bytes);
-        },
-      });
+      const bound = await paired(() => runOha(oha, { target: passUrls, concurrency, durationMs: CELL_MS / SLICES }), floorRun);
       report({
         scenario: 'cold read, bare proxy',
         size: `${size.label} ×${count}`,
@@ -257,7 +319,9 @@ async function main(): Promise<void> {
       deletable.push(JSON.parse(response.body.toString('utf8')) as { image_key: string; delete_key: string });
     },
   });
-  const deletes = await runLoad({
+  const deletes = await metered(async () =>
+    fromLoad(
+      await runLoad({
     concurrency: 16,
     durationMs: 10 * 60_000,
     maxOps: deletable.length,
@@ -268,7 +332,9 @@ async function main(): Promise<void> {
       if (response.status !== 200) throw new Error(`DELETE answered ${response.status}`);
       return response.status;
     },
-  });
+  }),
+    ),
+  );
   const deletedAt = performance.now();
   for (;;) {
     const left = await Promise.all(deletable.map((k) => stack.objects.listObjectKeys(imageObjectsPrefix(k.image_key))));
@@ -322,6 +388,7 @@ async function main(): Promise<void> {
   );
 
   http.close();
+  rmSync(scratch, { recursive: true, force: true });
   await stack.stop();
   for (const key of await floorObjects.listObjectKeys()) await floorObjects.removeObject(key);
   await floorObjects.removeBucket();
@@ -336,7 +403,7 @@ async function main(): Promise<void> {
       return 'unknown';
     }
   })();
-  const machine = { cores: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3), node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips };
+  const machine = { cores: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3), node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips, oha: OHA_VERSION };
   const result = { date: started.toISOString(), commit, machine, backends: backends.sources, cellMs: CELL_MS, cells, queueHop: hop, memory, purgeSeconds };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(`${RESULTS_DIR}latest.json`, `${JSON.stringify(result, null, 2)}\n`);
@@ -344,13 +411,24 @@ async function main(): Promise<void> {
   const lines = [
     `# Benchmark ${result.date} (commit ${commit})`,
     '',
-    `${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, sharp ${machine.sharp} (libvips ${machine.vips}); backends: redis ${backends.sources.redis}, mongo ${backends.sources.mongo}, s3 ${backends.sources.s3}. Each timed cell runs ${CELL_MS} ms per side (cold reads: one pass over the images per side), service and floor in ${SLICES} slices each, ordered service, floor, floor, service.`,
+    `${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, sharp ${machine.sharp} (libvips ${machine.vips}); backends: redis ${backends.sources.redis}, mongo ${backends.sources.mongo}, s3 ${backends.sources.s3}. HTTP load from oha ${OHA_VERSION} (reads: service and floor; uploads: service), the upload floor and the lookup from this process. Each timed cell runs ${CELL_MS} ms per side, service and floor in ${SLICES} slices each, ordered service, floor, floor, service; cold reads pick at random from their images (with replacement).`,
     '',
     '| scenario | size | clients | service ops/s | p50 / p99 ms | floor ops/s | p50 / p99 ms | service ÷ floor | queue hop p50 / p99 ms |',
     '|---|---|---|---|---|---|---|---|---|',
     ...cells.map(
       (c) =>
         `| ${c.scenario} | ${c.size} | ${c.concurrency} | ${fmt(c.service.perSecond)} | ${fmt(c.service.p50Ms)} / ${fmt(c.service.p99Ms)} | ${c.floor === undefined ? '–' : fmt(c.floor.perSecond)} | ${c.floor === undefined ? '–' : `${fmt(c.floor.p50Ms)} / ${fmt(c.floor.p99Ms)}`} | ${c.ratio === undefined ? '–' : fmt(c.ratio, 2)} | ${c.queueHop === undefined ? '–' : `${fmt(c.queueHop.p50Ms, 2)} / ${fmt(c.queueHop.p99Ms, 2)}`} |`,
+    ),
+    '',
+    '## CPU per request (ms, from /proc over each cell)',
+    '',
+    `| scenario | size | clients | side | ${PROCESSES.join(' | ')} | total |`,
+    `|---|---|---|---|${PROCESSES.map(() => '---|').join('')}---|`,
+    ...cells.flatMap((c) =>
+      (c.floor === undefined ? [['service', c.service] as const] : [['service', c.service] as const, ['floor', c.floor] as const]).map(([side, measured]) => {
+        const perRequest = cpuPerRequest(measured);
+        return `| ${c.scenario} | ${c.size} | ${c.concurrency} | ${side} | ${PROCESSES.map((name) => (perRequest[name] === undefined ? '–' : fmt(perRequest[name] ?? 0, 3))).join(' | ')} | ${fmt(perRequest.total ?? 0, 3)} |`;
+      }),
     ),
     '',
     `- Purge: all ${deletable.length} deleted images' bytes gone ${fmt(purgeSeconds, 2)} s after the last DELETE.`,

@@ -12,5 +12,7 @@ export { pingRedis, startLocalRedis } from './local/redis.js';
 export { pingMongo, startLocalMongo } from './local/mongo-java-server.js';
 export { pingS3 } from './local/minio.js';
 export { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './local/go-binaries.js';
+export { cachedBuild } from './local/cache.js';
+export { commandExists, runCommand } from './local/run-command.js';
 export { MONGO_IMAGE, REDIS_IMAGE } from './containers.js';
 export { BackendUnavailableError, type BackendSettings, type BackendSource, type Backends, type S3Settings } from './types.js';
