@@ -164,6 +164,12 @@ describe('deploy/k8s and its components', () => {
       const object = named(variant('example overlay (deploy/examples/production)'), kind, 'imagehost') as unknown as { metadata: { labels: Record<string, string> } };
       expect([kind, object.metadata.labels.release]).toEqual([kind, 'prometheus']);
     }
+    // Prometheus names each target's job after the Service label the ServiceMonitor's jobLabel
+    // names: "imagehost" on every Service, as ImagehostTargetDown's `up{job="imagehost"}` expects.
+    const monitor = named(manifests, 'ServiceMonitor', 'imagehost') as unknown as monitoring.IServiceMonitor;
+    const services = ofKind(manifests, 'Service') as unknown as core.IService[];
+    expect(services.map((service) => service.metadata?.labels?.[monitor.spec.jobLabel ?? ''])).toEqual(services.map(() => 'imagehost'));
+    expect(services.length).toBe(3);
     // The overlay points every alert's runbook link at its own copy of docs/runbooks.md.
     const runbookUrls = (manifests: Manifest[]) =>
       (named(manifests, 'PrometheusRule', 'imagehost') as unknown as { spec: { groups: { rules: { alert: string; annotations: { runbook_url: string } }[] }[] } }).spec.groups
