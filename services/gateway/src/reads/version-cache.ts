@@ -7,10 +7,10 @@ const DEFAULT_TRACKED_KEYS = 8192;
 export interface VersionCacheObserver {
   /** A request for a version small enough to cache, and whether the cache held it. */
   lookedUp(result: 'hit' | 'miss'): void;
-  /** A version of `bytes` bytes entered the cache. */
-  admitted(bytes: number): void;
-  /** A version of `bytes` bytes was pushed out to make room. */
-  evicted(bytes: number): void;
+  /** A version entered the cache. */
+  admitted(): void;
+  /** A version was pushed out to make room for another. */
+  evicted(): void;
 }
 
 /**
@@ -75,11 +75,11 @@ export class VersionCache {
       if (this.size + value.length <= this.capacityBytes) break;
       this.entries.delete(oldest);
       this.size -= buffer.length;
-      this.observer?.evicted(buffer.length);
+      this.observer?.evicted();
     }
     this.entries.set(key, value);
     this.size += value.length;
-    this.observer?.admitted(value.length);
+    this.observer?.admitted();
   }
 
   /**
