@@ -11,7 +11,8 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { MINIO_MODULE, MINIO_VERSION, MONGO_IMAGE, REDIS_IMAGE, goToolBinary } from '@imagehost/backends';
 import { freePort, testBackendSettings } from '@imagehost/testing';
 import { loadGatewayConfig, loadIngestConfig, loadReaperConfig } from '@imagehost/config';
-import { createJobMetrics, createRegistry, registerQueueMetrics } from '@imagehost/ops';
+import { backendChecks, createBackendCallMetrics, createJobMetrics, createRegistry, registerQueueMetrics, startOpsServer } from '@imagehost/ops';
+import { createLogger } from '@imagehost/logging';
 import { createGatewayMetrics } from '../../services/gateway/src/metrics.js';
 import { createReaperMetrics } from '../../services/reaper/src/metrics.js';
 import * as core from 'kubernetes-models/v1';
@@ -162,6 +163,21 @@ describe('deploy/k8s and its components', () => {
     for (const kind of ['ServiceMonitor', 'PrometheusRule']) {
       const object = named(variant('example overlay (deploy/examples/production)'), kind, 'imagehost') as unknown as { metadata: { labels: Record<string, string> } };
       expect([kind, object.metadata.labels.release]).toEqual([kind, 'prometheus']);
+    }
+    // Prometheus names each target's job after the Service label the ServiceMonitor's jobLabel
+    // names: "imagehost" on every Service, as ImagehostTargetDown's `up{job="imagehost"}` expects.
+    const monitor = named(manifests, 'ServiceMonitor', 'imagehost') as unknown as monitoring.IServiceMonitor;
+    const services = ofKind(manifests, 'Service') as unknown as core.IService[];
+    expect(services.map((service) => service.metadata?.labels?.[monitor.spec.jobLabel ?? ''])).toEqual(services.map(() => 'imagehost'));
+    expect(services.length).toBe(3);
+    // The overlay points every alert's runbook link at its own copy of docs/runbooks.md.
+    const runbookUrls = (manifests: Manifest[]) =>
+      (named(manifests, 'PrometheusRule', 'imagehost') as unknown as { spec: { groups: { rules: { alert: string; annotations: { runbook_url: string } }[] }[] } }).spec.groups
+        .flatMap((group) => group.rules)
+        .map((rule) => [rule.alert, rule.annotations.runbook_url]);
+    for (const [alert, url] of runbookUrls(manifests)) expect([alert, url]).toEqual([alert, `https://imagehost.invalid/docs/runbooks.md#${alert?.toLowerCase()}`]);
+    for (const [alert, url] of runbookUrls(variant('example overlay (deploy/examples/production)'))) {
+      expect([alert, url]).toEqual([alert, `https://git.example.org/imagehost/blob/v0.1.0/docs/runbooks.md#${alert?.toLowerCase()}`]);
     }
   });
 
@@ -379,22 +395,23 @@ describe('docker-compose.yml', () => {
 });
 
 describe('dashboards and alerts', () => {
-  const exported = (() => {
-    const names = new Set<string>();
-    for (const service of ['gateway', 'ingest', 'reaper']) {
-      const registry = createRegistry(service);
-      createGatewayMetrics(registry);
-      createJobMetrics(registry);
-      createReaperMetrics(registry);
-      registerQueueMetrics(registry, []);
-      for (const metric of registry.getMetricsAsArray()) {
-        names.add(metric.name);
-        for (const suffix of ['_bucket', '_count', '_sum']) names.add(`${metric.name}${suffix}`);
-      }
+  const exported = new Set<string>(['up']);
+  beforeAll(async () => {
+    const registry = createRegistry('any');
+    createGatewayMetrics(registry);
+    createJobMetrics(registry);
+    createReaperMetrics(registry);
+    createBackendCallMetrics(registry);
+    registerQueueMetrics(registry, []);
+    // The ops server adds the backend gauges to the registry it serves.
+    const answers = { ping: async () => 'PONG' };
+    const ops = await startOpsServer({ host: '127.0.0.1', port: 0, registry, checks: backendChecks({ redis: answers, images: answers, objects: answers }), log: createLogger('deploy-test', 'silent') });
+    await ops.close();
+    for (const metric of registry.getMetricsAsArray()) {
+      exported.add(metric.name);
+      for (const suffix of ['_bucket', '_count', '_sum']) exported.add(`${metric.name}${suffix}`);
     }
-    names.add('up');
-    return names;
-  })();
+  });
 
   function metricNames(expression: string): string[] {
     return [...expression.matchAll(/\b([a-z_][a-z0-9_]*)\s*(?:\{|\[|\)|$|\s(?:offset|>|<|\/|\*|\+|-|==|unless|and|or))/g)]

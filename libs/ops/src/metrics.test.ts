@@ -14,6 +14,7 @@ function queue(name: string, behaviour: 'answers' | 'hangs' | 'refuses'): Observ
     name,
     getJobCounts: () => answer({ ...COUNTS }),
     getJobs: () => answer([{ timestamp: Date.now() - 4_000, opts: {}, attemptsMade: 0 }]),
+    isPaused: () => answer(false),
   } as unknown as ObservedQueue;
 }
 
@@ -38,6 +39,7 @@ describe('queue gauges', () => {
     expect(sample(text, 'imagehost_queue_jobs{queue="ingest",state="waiting",service="test"}')).toBe(3);
     expect(sample(text, 'imagehost_queue_jobs{queue="ingest",state="failed",service="test"}')).toBe(2);
     expect(sample(text, 'imagehost_queue_oldest_waiting_age_seconds{queue="ingest",service="test"}')).toBeGreaterThanOrEqual(4);
+    expect(sample(text, 'imagehost_queue_paused{queue="ingest",service="test"}')).toBe(0);
   });
 
   it.each(['hangs', 'refuses'] as const)('when Redis %s, drop only their own series and still answer the scrape', async (behaviour) => {
@@ -48,6 +50,7 @@ describe('queue gauges', () => {
     expect(sample(text, 'imagehost_queue_metrics_last_success_timestamp_seconds{service="test"}')).toBe(0);
     expect(text).not.toMatch(/^imagehost_queue_jobs\{/m);
     expect(text).not.toMatch(/^imagehost_queue_oldest_waiting_age_seconds\{/m);
+    expect(text).not.toMatch(/^imagehost_queue_paused\{/m);
     // The rest of the scrape is there.
     expect(text).toMatch(/^process_cpu_user_seconds_total\{service="test"\} /m);
   });
@@ -55,7 +58,7 @@ describe('queue gauges', () => {
   it('come back with the queues once Redis answers again, dropping no stale numbers meanwhile', async () => {
     const registry = createRegistry('test');
     let behaviour: 'answers' | 'refuses' = 'answers';
-    const flaky = { name: 'ingest', getJobCounts: (...states: string[]) => queue('ingest', behaviour).getJobCounts(...(states as [])), getJobs: () => queue('ingest', behaviour).getJobs(['waiting']) } as unknown as ObservedQueue;
+    const flaky = { name: 'ingest', getJobCounts: (...states: string[]) => queue('ingest', behaviour).getJobCounts(...(states as [])), getJobs: () => queue('ingest', behaviour).getJobs(['waiting']), isPaused: () => queue('ingest', behaviour).isPaused() } as unknown as ObservedQueue;
     registerQueueMetrics(registry, [flaky], { readTimeoutMs: 50 });
     expect(sample(await registry.metrics(), 'imagehost_queue_jobs{queue="ingest",state="waiting",service="test"}')).toBe(3);
     behaviour = 'refuses';

@@ -17,7 +17,7 @@ export function createRegistry(service: string): Registry {
 }
 
 /** The queues as the gauges read them. */
-export type ObservedQueue = Pick<Queue, 'name' | 'getJobCounts' | 'getJobs'>;
+export type ObservedQueue = Pick<Queue, 'name' | 'getJobCounts' | 'getJobs' | 'isPaused'>;
 
 /** How many of the next waiting jobs the age gauge looks at. */
 const WAITING_JOBS_AGED = 20;
@@ -40,6 +40,7 @@ export function oldestWaitingAgeSeconds(jobs: readonly Pick<Job, 'timestamp' | '
 interface QueueSnapshot {
   readonly counts: Record<string, number>;
   readonly oldestWaitingAgeSeconds: number;
+  readonly paused: boolean;
 }
 
 /**
@@ -58,8 +59,12 @@ export function registerQueueMetrics(registry: Registry, queues: readonly Observ
       readTimeoutMs,
       Promise.all(
         queues.map(async (queue) => {
-          const [counts, next] = await Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.getJobs(['waiting'], 0, WAITING_JOBS_AGED - 1, true)]);
-          return [queue.name, { counts, oldestWaitingAgeSeconds: oldestWaitingAgeSeconds(next, Date.now()) }] as const;
+          const [counts, next, paused] = await Promise.all([
+            queue.getJobCounts(...QUEUE_STATES),
+            queue.getJobs(['waiting'], 0, WAITING_JOBS_AGED - 1, true),
+            queue.isPaused(),
+          ]);
+          return [queue.name, { counts, oldestWaitingAgeSeconds: oldestWaitingAgeSeconds(next, Date.now()), paused }] as const;
         }),
       ),
     )
@@ -101,6 +106,18 @@ export function registerQueueMetrics(registry: Registry, queues: readonly Observ
       const read = await snapshot();
       this.reset();
       for (const [queue, { oldestWaitingAgeSeconds }] of read ?? []) this.set({ queue }, oldestWaitingAgeSeconds);
+    },
+  });
+  new Gauge({
+    // A paused queue holds new jobs in state `paused` but shows nothing while empty: this says so at once.
+    name: 'imagehost_queue_paused',
+    help: 'Whether the queue is paused (1): workers take none of its jobs until it is resumed',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      const read = await snapshot();
+      this.reset();
+      for (const [queue, { paused }] of read ?? []) this.set({ queue }, paused ? 1 : 0);
     },
   });
 }

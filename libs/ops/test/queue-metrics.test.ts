@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { testBackendSettings, uniqueName, waitFor } from '@imagehost/testing';
 import { createRegistry, registerQueueMetrics } from '../src/index.js';
 
-// The oldest-waiting age on a real BullMQ queue: a job's delay, and a retry's backoff, are
-// not time spent waiting for a worker.
+// The queue gauges on a real BullMQ queue: a job's delay, and a retry's backoff, are not time
+// spent waiting for a worker; a paused queue says so, empty or not.
 
 const connection = { url: testBackendSettings().redisUrl, maxRetriesPerRequest: null };
 const prefix = uniqueName('queue-metrics');
@@ -16,12 +16,13 @@ afterAll(async () => {
   await queue.close();
 });
 
-async function ageSeconds(): Promise<number> {
+async function gauge(name: string, labels = ''): Promise<number> {
   const registry = createRegistry('test');
   registerQueueMetrics(registry, [queue]);
-  const line = (await registry.metrics()).split('\n').find((l) => l.startsWith('imagehost_queue_oldest_waiting_age_seconds{queue="aged"'));
+  const line = (await registry.metrics()).split('\n').find((l) => l.startsWith(`${name}{queue="aged"${labels}`));
   return Number(line?.slice(line.lastIndexOf(' ') + 1));
 }
+const ageSeconds = () => gauge('imagehost_queue_oldest_waiting_age_seconds');
 
 describe('imagehost_queue_oldest_waiting_age_seconds', () => {
   it('does not count a delay, nor the backoff of a retried job', async () => {
@@ -49,4 +50,20 @@ describe('imagehost_queue_oldest_waiting_age_seconds', () => {
     expect(age).toBeGreaterThanOrEqual(0.9);
     expect(age).toBeLessThan(3);
   }, 30_000);
+});
+
+describe('imagehost_queue_paused', () => {
+  it('is 1 while the queue is paused, with or without jobs, and 0 once resumed', async () => {
+    await queue.obliterate({ force: true });
+    expect(await gauge('imagehost_queue_paused')).toBe(0);
+    await queue.pause();
+    expect(await gauge('imagehost_queue_paused')).toBe(1);
+    // Jobs added meanwhile are held as `paused`, not `waiting`.
+    await queue.add('held', {});
+    expect(await gauge('imagehost_queue_jobs', ',state="paused"')).toBe(1);
+    expect(await gauge('imagehost_queue_paused')).toBe(1);
+    await queue.resume();
+    expect(await gauge('imagehost_queue_paused')).toBe(0);
+    expect(await gauge('imagehost_queue_jobs', ',state="waiting"')).toBe(1);
+  });
 });

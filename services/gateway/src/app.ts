@@ -147,9 +147,10 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   });
 
   const budget = new ByteBudget(config.uploadMemoryBudgetBytes, { minBytesPerSecond: CLAIM_MIN_BYTES_PER_SECOND, clock: () => performance.now() });
-  const cache = new VersionCache(config.versionCacheBytes, config.versionCacheMaxItemBytes);
+  const cache = new VersionCache(config.versionCacheBytes, config.versionCacheMaxItemBytes, metrics.versionCache.observer);
+  metrics.versionCache.readBytesFrom(() => cache.bytesHeld);
   const liveRecords = new FreshLookups((keys) => deps.images.findLiveMany(keys));
-  metrics.readUploadMemoryFrom(() => budget.bytesInUse);
+  metrics.readUploadMemoryFrom(budget);
   app.get('/', { schema: indexSchema }, async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
   const uploads = {
     metrics,

@@ -1,13 +1,53 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { VersionCacheObserver } from './reads/version-cache.js';
+import type { ByteBudget } from './uploads/byte-budget.js';
 
-/** What the gateway measures: requests, bytes in and out, refusals, memory held by uploads. */
-export function createGatewayMetrics(registry: Registry) {
-  let uploadMemoryInUse = (): number => 0;
-  return {
-    /** Where the upload-memory gauge reads its value at scrape time. */
-    readUploadMemoryFrom(source: () => number): void {
-      uploadMemoryInUse = source;
+/** The version cache's hits and misses, what enters and leaves it, and the bytes it holds. */
+function createVersionCacheMetrics(registry: Registry) {
+  let bytesHeld = (): number => 0;
+  const requests = new Counter({
+    name: 'imagehost_version_cache_requests_total',
+    help: 'Reads of versions small enough to cache, by whether the cache held them (hit, miss)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const admissions = new Counter({ name: 'imagehost_version_cache_admissions_total', help: 'Versions that entered the version cache', registers: [registry] });
+  const evictions = new Counter({
+    name: 'imagehost_version_cache_evictions_total',
+    help: 'Versions pushed out of the version cache to make room for another',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'imagehost_version_cache_bytes',
+    help: 'Bytes of image versions held by the version cache (at most VERSION_CACHE_BYTES)',
+    registers: [registry],
+    collect() {
+      this.set(bytesHeld());
     },
+  });
+  const observer: VersionCacheObserver = {
+    lookedUp: (result) => requests.inc({ result }),
+    admitted: () => admissions.inc(),
+    evicted: () => evictions.inc(),
+  };
+  return {
+    observer,
+    /** Where the bytes gauge reads its value at scrape time. */
+    readBytesFrom(source: () => number): void {
+      bytesHeld = source;
+    },
+  };
+}
+
+/** What the gateway measures: requests, bytes in and out, refusals, memory held by uploads, the version cache. */
+export function createGatewayMetrics(registry: Registry) {
+  let uploadMemory: Pick<ByteBudget, 'bytesInUse' | 'capacity'> = { bytesInUse: 0, capacity: 0 };
+  return {
+    /** Where the upload-memory gauges read their values at scrape time. */
+    readUploadMemoryFrom(budget: Pick<ByteBudget, 'bytesInUse' | 'capacity'>): void {
+      uploadMemory = budget;
+    },
+    versionCache: createVersionCacheMetrics(registry),
     httpDuration: new Histogram({
       name: 'imagehost_http_request_duration_seconds',
       help: 'HTTP request duration, by method, route pattern and status code',
@@ -34,7 +74,15 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'Upload bytes held in memory right now',
       registers: [registry],
       collect() {
-        this.set(uploadMemoryInUse());
+        this.set(uploadMemory.bytesInUse);
+      },
+    }),
+    uploadMemoryLimit: new Gauge({
+      name: 'imagehost_upload_memory_limit_bytes',
+      help: 'Upload bytes the gateway may hold in memory at once (UPLOAD_MEMORY_BUDGET_BYTES); past it, uploads answer 503',
+      registers: [registry],
+      collect() {
+        this.set(uploadMemory.capacity);
       },
     }),
   };

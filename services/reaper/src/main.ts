@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   const reschedule = setInterval(renewSchedule, Math.min(config.sweepIntervalMs, 60_000));
   reschedule.unref();
 
+  const reaperMetrics = createReaperMetrics(registry);
   const deps: ReapDeps = {
     images,
     objects,
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
     log,
     // Renewed while a sweep runs: the TTL only bounds how long a dead reaper blocks the next sweep.
     exclusively: sweepLock(redis, `${config.queuePrefix}:reaper:sweep-lock`, { ttlMs: 30_000 }),
+    sweepCompleted: (seconds) => reaperMetrics.sweepCompleted(seconds),
   };
   const worker = createWorker<ReapJobData, ReapJobResult, ReapJobName>(
     REAP_QUEUE,
@@ -65,7 +67,6 @@ async function main(): Promise<void> {
     },
     { concurrency: config.concurrency, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs },
   );
-  const reaperMetrics = createReaperMetrics(registry);
   worker.on('completed', (job, result) => {
     reaperMetrics.objectsRemoved.inc({ target: job.data.target }, result.removedObjects);
     reaperMetrics.imagesPurged.inc(result.removedRecords);

@@ -6,6 +6,8 @@ import { sweep, type SweepDeps } from './sweep.handler.js';
 export type ReapDeps = SweepDeps & {
   /** Runs the sweep unless another reaper is sweeping, and tells it when its lock is lost. */
   readonly exclusively: Exclusively;
+  /** Told the duration of each sweep this reaper ran to its end (skipped or stopped ones are not). */
+  readonly sweepCompleted?: (seconds: number) => void;
 };
 
 /** Removes what a reap job names. Every branch is idempotent: run twice, same end state. */
@@ -19,7 +21,9 @@ export async function reap(data: ReapJobData, deps: ReapDeps): Promise<ReapJobRe
     case 'sweep': {
       let result: ReapJobResult = { removedObjects: 0, removedRecords: 0 };
       await deps.exclusively(async (lockLost) => {
+        const started = performance.now();
         result = await sweep(deps, lockLost);
+        deps.sweepCompleted?.((performance.now() - started) / 1000);
       });
       return result;
     }

@@ -8,6 +8,8 @@ import { generateImageKey, generateVersionId, objectKeyFor } from '@imagehost/ke
 import { createLogger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
 import { testBackendSettings, uniqueName } from '@imagehost/testing';
+import { Registry } from 'prom-client';
+import { createReaperMetrics } from '../src/metrics.js';
 import { reap, type ReapDeps } from '../src/reap.handler.js';
 import { SweepLockLostError, sweepLock } from '../src/sweep-lock.js';
 import { sweep, type SweepDeps } from '../src/sweep.handler.js';
@@ -67,6 +69,32 @@ describe('sweep', () => {
     expect(await objects.listObjectKeys('images/')).toEqual([NOT_A_VERSION]);
   });
 
+  it('records on its metrics when a sweep completed and how long it took, and nothing for one it skipped', async () => {
+    const registry = new Registry();
+    const metrics = createReaperMetrics(registry);
+    const lockKey = uniqueName('sweep-lock');
+    const reapDeps: ReapDeps = { ...deps, exclusively: sweepLock(redis, lockKey, { ttlMs: 30_000 }), sweepCompleted: (seconds) => metrics.sweepCompleted(seconds) };
+    const value = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
+
+    // Another reaper holds the lock: this one skips the sweep and reports none.
+    await redis.set(lockKey, 'another-reaper', 'PX', 60_000);
+    await reap({ target: 'sweep' }, reapDeps);
+    expect(await value('imagehost_sweep_last_success_timestamp_seconds')).toBe(0);
+    expect(await objects.listObjectKeys('images/')).toEqual([...orphans, NOT_A_VERSION]);
+    await redis.del(lockKey);
+
+    const before = Date.now() / 1000;
+    await reap({ target: 'sweep' }, reapDeps);
+    const after = Date.now() / 1000;
+    expect(await objects.listObjectKeys('images/')).toEqual([NOT_A_VERSION]);
+    const lastSuccess = await value('imagehost_sweep_last_success_timestamp_seconds');
+    expect(lastSuccess).toBeGreaterThanOrEqual(before);
+    expect(lastSuccess).toBeLessThanOrEqual(after);
+    const duration = await value('imagehost_sweep_duration_seconds');
+    expect(duration).toBeGreaterThan(0);
+    expect(duration).toBeLessThanOrEqual(after - before);
+  });
+
   it('stops at the next page once its lock is taken away', async () => {
     const lockKey = uniqueName('sweep-lock');
     let removals = 0;
@@ -80,10 +108,18 @@ describe('sweep', () => {
         await sleep(1500);
       },
     });
-    const reapDeps: ReapDeps = { ...deps, objects: watched, exclusively: sweepLock(redis, lockKey, { ttlMs: 600, renewEveryMs: 150 }) };
+    const completed: number[] = [];
+    const reapDeps: ReapDeps = {
+      ...deps,
+      objects: watched,
+      exclusively: sweepLock(redis, lockKey, { ttlMs: 600, renewEveryMs: 150 }),
+      sweepCompleted: (seconds) => completed.push(seconds),
+    };
 
     await expect(reap({ target: 'sweep' }, reapDeps)).rejects.toThrow(SweepLockLostError);
     expect(removals).toBe(3);
+    // A sweep stopped half-way is no success: the alert on the last one must keep counting.
+    expect(completed).toEqual([]);
     expect(await objects.listObjectKeys('images/')).toEqual([...orphans.slice(3), NOT_A_VERSION]);
     expect(await redis.get(lockKey)).toBe('another-reaper');
     await redis.del(lockKey);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { VersionCache } from './version-cache.js';
+import { VersionCache, type VersionCacheObserver } from './version-cache.js';
 
 const bytes = (n: number, fill = 1) => Buffer.alloc(n, fill);
 
@@ -93,5 +93,24 @@ describe('VersionCache', () => {
     expect(cache.admits('k', 10)).toBe(true);
     finish(bytes(10, 3));
     expect((await pending)?.equals(bytes(10, 3))).toBe(true);
+  });
+
+  it('tells its observer each hit and miss, each admission and each eviction', () => {
+    const seen: string[] = [];
+    const observer: VersionCacheObserver = {
+      lookedUp: (result) => seen.push(result),
+      admitted: () => seen.push('admitted'),
+      evicted: () => seen.push('evicted'),
+    };
+    const cache = new VersionCache(20, 10, observer);
+    cache.get('a');
+    cache.set('a', bytes(10));
+    cache.set('a', bytes(10)); // already held: neither admitted nor evicted again
+    cache.get('a');
+    cache.set('b', bytes(8));
+    cache.set('c', bytes(5)); // pushes out 'a', the least recently used
+    cache.set('big', bytes(11)); // over the item limit: never enters
+    expect(seen).toEqual(['miss', 'admitted', 'hit', 'admitted', 'evicted', 'admitted']);
+    expect(cache.bytesHeld).toBe(13);
   });
 });

@@ -3,6 +3,16 @@ import { FrequencySketch } from './frequency-sketch.js';
 /** About how many distinct versions' request counts are told apart for admission. */
 const DEFAULT_TRACKED_KEYS = 8192;
 
+/** Told what the cache does, for its metrics (the cache itself knows nothing of them). */
+export interface VersionCacheObserver {
+  /** A request for a version small enough to cache, and whether the cache held it. */
+  lookedUp(result: 'hit' | 'miss'): void;
+  /** A version entered the cache. */
+  admitted(): void;
+  /** A version was pushed out to make room for another. */
+  evicted(): void;
+}
+
 /**
  * The bytes of recently served image versions, least recently used out first, bounded in
  * bytes. Safe without invalidation: a version object never changes (a replacement is a new
@@ -26,6 +36,7 @@ export class VersionCache {
     readonly capacityBytes: number,
     /** Larger versions are streamed from S3, never cached. */
     readonly maxItemBytes: number,
+    private readonly observer?: VersionCacheObserver,
     trackedKeys = DEFAULT_TRACKED_KEYS,
   ) {
     this.requests = new FrequencySketch(trackedKeys);
@@ -43,7 +54,9 @@ export class VersionCache {
   /** A request for `key`: its cached bytes, if any; counted for admission either way. */
   get(key: string): Buffer | undefined {
     this.requests.increment(key);
-    return this.touch(key);
+    const value = this.touch(key);
+    this.observer?.lookedUp(value === undefined ? 'miss' : 'hit');
+    return value;
   }
 
   private touch(key: string): Buffer | undefined {
@@ -62,9 +75,11 @@ export class VersionCache {
       if (this.size + value.length <= this.capacityBytes) break;
       this.entries.delete(oldest);
       this.size -= buffer.length;
+      this.observer?.evicted();
     }
     this.entries.set(key, value);
     this.size += value.length;
+    this.observer?.admitted();
   }
 
   /**

@@ -322,6 +322,8 @@ describe('503 OVERLOADED: the memory budget holds the bytes that arrived', () =>
     const refused = await upload(other, 'other.png');
     expectError(refused, 503, 'OVERLOADED');
     expect(refused.headers['retry-after']).toBe('2');
+    // What the upload-memory alert compares the bytes held with.
+    expect(await gateway.metrics()).toContain(`imagehost_upload_memory_limit_bytes ${MAX_UPLOAD_BYTES}\n`);
 
     first.finish();
     expect((await first.response).statusCode).toBe(201);

@@ -123,6 +123,22 @@ it('reads a small version from the object store once it is cached', async () => 
   expect(gateway.objects.reads.length - readsBefore).toBe(2);
 });
 
+it('counts version cache hits and misses, admissions and the bytes held, on the gateway metrics', async () => {
+  const bytes = await fixtures.baselineJpeg();
+  const imageKey = await store(bytes);
+  const large = await store(await fixtures.rgbaPng(100, 80));
+  for (let read = 0; read < 4; read++) expect((await get(imageKey)).statusCode).toBe(200);
+  // Streamed versions too large to cache are no request to the cache.
+  expect((await get(large)).statusCode).toBe(200);
+  const metrics = await gateway.metrics();
+  // Miss (streamed), miss (loaded into the cache), then two hits.
+  expect(metrics).toContain('imagehost_version_cache_requests_total{result="miss"} 2\n');
+  expect(metrics).toContain('imagehost_version_cache_requests_total{result="hit"} 2\n');
+  expect(metrics).toContain('imagehost_version_cache_admissions_total 1\n');
+  expect(metrics).toContain('imagehost_version_cache_evictions_total 0\n');
+  expect(metrics).toContain(`imagehost_version_cache_bytes ${bytes.length}\n`);
+});
+
 describe('404 in JSON, never 5xx, for any key that is not a live image', () => {
   it('unknown, malformed, percent-encoded and absurdly long keys, on GET and HEAD', async () => {
     const imageKey = await store(await fixtures.rgbPng());

@@ -45,6 +45,8 @@ export interface TestGateway {
   readonly time: { now: number };
   /** Upload bytes the gateway holds in memory, as its gauge reports them. */
   uploadMemory(): Promise<number>;
+  /** The gateway's metrics in Prometheus' text format, as its ops port would serve them. */
+  metrics(): Promise<string>;
   /**
    * `app.inject()`, failing when the response does not conform to the OpenAPI document the
    * gateway serves (status listed for the route, media type, JSON body schema, fixed headers).
@@ -105,6 +107,7 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
     ingest,
     purges,
     time,
+    metrics: () => registry.metrics(),
     uploadMemory: async () => (await registry.getSingleMetric('imagehost_upload_memory_bytes')?.get())?.values[0]?.value ?? Number.NaN,
     request,
     sendForm: (method, url, form, headers = {}) => request({ method, url, payload: form.body, headers: { 'content-type': form.contentType, ...headers } }),
