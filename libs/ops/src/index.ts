@@ -6,3 +6,4 @@ export { exitOnSignalWhileStarting, shutDownGracefullyOnSignal, type ShutdownPla
 export { prepareInBackground } from './prepare-in-background.js';
 export { serveWorker, type WorkerServiceOptions } from './serve-worker.js';
 export { connectBackends, connectRedisFailFast, type ServiceBackends } from './connect-backends.js';
+export { within } from './within.js';
