@@ -58,6 +58,7 @@ describe('201: stored and readable at once', () => {
       width,
       height,
       bytes: bytes.length,
+      metadata_bytes_removed: 0,
     });
     expect(body.delete_key).not.toBe(body.update_key);
     expect(posted.headers.location).toBe(`/${body.image_key}`);
@@ -130,6 +131,7 @@ describe('202: accepted while ingest is behind', () => {
       status: 'processing',
       content_type: 'image/jpeg',
       bytes: jpeg.length,
+      metadata_bytes_removed: 0,
     });
     expect(posted.headers.location).toBe(`/${body.image_key}`);
     expectError(await gateway.request({ method: 'GET', url: `/${body.image_key}` }), 404, 'IMAGE_NOT_FOUND');
