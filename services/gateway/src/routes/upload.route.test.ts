@@ -236,7 +236,25 @@ describe('refusals, which leave nothing behind', () => {
     });
   });
 
-  describe('413: larger than MAX_UPLOAD_BYTES', () => {
+  describe('400 and 503: the Idempotency-Key header', () => {
+  it('an empty, short, long or repeated key is refused before anything is stored', async () => {
+    const form = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
+    for (const key of ['', '""', 'too-short', 'k'.repeat(256), '8e03978e-40d5-43e8-bc93-6894a57f9324, 8e03978e-40d5-43e8-bc93-6894a57f9324']) {
+      const refused = await gateway.sendForm('POST', '/', form, { 'idempotency-key': key });
+      expectError(refused, 400, 'INVALID_IDEMPOTENCY_KEY');
+    }
+    expect(gateway.objects.objects.size).toBe(0);
+  });
+
+  it('without the store that keeps the answers (Redis), a POST with a key is 503 and stores nothing', async () => {
+    const form = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
+    const refused = await gateway.sendForm('POST', '/', form, { 'idempotency-key': '"8e03978e-40d5-43e8-bc93-6894a57f9324"' });
+    expectError(refused, 503, 'BACKEND_UNAVAILABLE');
+    expect(gateway.objects.objects.size).toBe(0);
+  });
+});
+
+describe('413: larger than MAX_UPLOAD_BYTES', () => {
     it('announced by Content-Length far above the limit: refused before the body is read', async () => {
       expectError(await upload(Buffer.alloc(MAX_UPLOAD_BYTES * 3, 0x89), 'huge.png'), 413, 'IMAGE_TOO_LARGE');
     });

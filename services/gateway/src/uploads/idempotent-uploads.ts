@@ -88,12 +88,13 @@ export class IdempotentUploads {
         throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for another file: use a new key for a new upload');
       }
       if (record.state === 'answered') return { answer: JSON.parse(unseal(secrets.sealingKey, secrets.recordId, record.answer)) as UploadAnswer, replayed: true };
-      if (performance.now() + pollMs > waitUntil) {
+      const waitMs = waitUntil - performance.now();
+      if (waitMs <= 0) {
         throw new AppError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still being processed; retry shortly', {
           retryAfterSeconds: RETRY_AFTER_SECONDS,
         });
       }
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, waitMs)));
       pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
     }
   }
