@@ -34,23 +34,28 @@ const uploadSchema = {
   },
 };
 
+/** The store of idempotent answers, or 503 at once when it cannot answer (before the body is read). */
+function availableStore(store: UploadDeps['idempotentUploads']): NonNullable<UploadDeps['idempotentUploads']> {
+  if (store === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'idempotent uploads are unavailable here');
+  store.assertAvailable();
+  return store;
+}
+
 /** `POST /`: store a new image; with an Idempotency-Key, a retry gets the first answer again. */
 export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
   app.post('/', { schema: uploadSchema }, async (request, reply) => {
     const idempotencyKey = parseIdempotencyKey(request.headers[IDEMPOTENCY_KEY_HEADER]);
     deps.ingest.assertAvailable();
-    if (idempotencyKey !== undefined) {
-      if (deps.idempotentUploads === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'idempotent uploads are unavailable here');
-      deps.idempotentUploads.assertAvailable();
-    }
+    const idempotent = idempotencyKey === undefined ? undefined : { key: idempotencyKey, store: availableStore(deps.idempotentUploads) };
     const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget, idleTimeoutMs: deps.uploadIdleTimeoutMs });
     const submit = () => submitVersion(request, deps, upload, generateImageKey(), { kind: 'create' }, 201);
-    if (idempotencyKey === undefined || deps.idempotentUploads === undefined) return sendUploadAnswer(reply, await submit());
+    if (idempotent === undefined) return sendUploadAnswer(reply, await submit());
     try {
-      const { answer, replayed } = await deps.idempotentUploads.run(idempotencyKey, upload.bytes, submit);
+      const { answer, replayed } = await idempotent.store.run(idempotent.key, upload.bytes, submit);
       if (replayed) void reply.header(REPLAYED_HEADER, 'true');
       return sendUploadAnswer(reply, answer);
     } finally {
+      // The answer may be the first request's: this upload's bytes were then never stored.
       upload.release();
     }
   });
