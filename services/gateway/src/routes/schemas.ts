@@ -1,4 +1,5 @@
 import { ERROR_CODES } from '@imagehost/errors';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_MIN_LENGTH } from '../uploads/idempotency-key.js';
 
 // The pieces of route schemas that several routes share. Fastify serializes JSON responses
 // with them and @fastify/swagger builds the OpenAPI document from them, so the document is
@@ -140,8 +141,8 @@ export const IDEMPOTENCY_HEADERS = {
   properties: {
     'Idempotency-Key': {
       type: 'string',
-      minLength: 16,
-      maxLength: 257,
+      minLength: IDEMPOTENCY_KEY_MIN_LENGTH,
+      maxLength: IDEMPOTENCY_KEY_MAX_LENGTH + 2, // quoted
       description:
         'a random key (a UUID), quoted or bare: a retry with the same key and the same file within IDEMPOTENCY_TTL_MS gets the first answer again, and creates nothing',
     },
