@@ -35,6 +35,14 @@ export function integer(defaultValue: number, min: number, max: number = Number.
     .default(defaultValue);
 }
 
+/** A yes/no variable (`true` or `false`), with a default. */
+export function flag(defaultValue: boolean) {
+  return z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default(defaultValue ? 'true' : 'false')
+    .transform((value) => value === 'true');
+}
+
 export const url = (protocols: readonly string[]) =>
   z
     .string()

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, loadConfig, url } from './load-config.js';
+import { flag, integer, loadConfig, url } from './load-config.js';
 
 const MiB = 1024 * 1024;
 /** Every upload is stored in one PutObject, which the S3 client does up to 64 MiB. */
@@ -102,6 +102,8 @@ const gatewaySchema = z
     KEY_FAILURE_RATE_LIMIT: integer(30, 0),
     TRUST_PROXY: z.string().min(1).optional(),
     QUEUE_DASHBOARD_CREDENTIALS: z.string().regex(/^[^:]+:.{12,}$/, 'must be user:password with a password of 12 or more characters').optional(),
+    STRIP_METADATA: flag(true),
+    IDEMPOTENCY_TTL_MS: integer(24 * 3600_000, 1000, 7 * 24 * 3600_000),
   })
   .refine((env) => env.UPLOAD_MEMORY_BUDGET_BYTES >= env.MAX_UPLOAD_BYTES, {
     path: ['UPLOAD_MEMORY_BUDGET_BYTES'],
@@ -146,6 +148,10 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     /** Proxies whose X-Forwarded-For is believed (addresses, CIDRs, or a hop count); none by default. */
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     queueDashboardCredentials: parsed.QUEUE_DASHBOARD_CREDENTIALS,
+    /** Whether uploads lose their EXIF, XMP, IPTC, comments and PNG text before they are stored. */
+    stripMetadata: parsed.STRIP_METADATA,
+    /** How long the answer to a POST with an Idempotency-Key is given again to a retry. */
+    idempotencyTtlMs: parsed.IDEMPOTENCY_TTL_MS,
   }));
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
@@ -228,6 +234,7 @@ function specOf(schema: z.ZodType): VariableSpec {
   if (!unset.success) return { required: true, defaultValue: undefined };
   const value: unknown = unset.data;
   if (value === undefined) return { required: false, defaultValue: undefined };
+  if (typeof value === 'boolean') return { required: false, defaultValue: String(value) };
   if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`a default of type ${typeof value} has no environment form`);
   return { required: false, defaultValue: String(value) };
 }

@@ -10,7 +10,7 @@ const JPEG_SOS = 0xda;
 const JPEG_EOI = 0xd9;
 
 /** Markers that have no length field: TEM, RST0-7 and SOI; 0x00 is a stuffed byte, not a marker. */
-function isStandaloneJpegMarker(marker: number): boolean {
+export function isStandaloneJpegMarker(marker: number): boolean {
   return marker === 0x00 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8);
 }
 
@@ -19,7 +19,7 @@ function isStandaloneJpegMarker(marker: number): boolean {
  * end of the bytes. Stuffed zeros (0xFF00) and restart markers belong to the data; a run of
  * 0xFF bytes is fill before the marker.
  */
-function skipEntropyData(bytes: Buffer, from: number): number {
+export function skipEntropyData(bytes: Buffer, from: number): number {
   let at = from;
   for (;;) {
     at = bytes.indexOf(0xff, at);

@@ -10,10 +10,13 @@ export type { Logger } from 'pino';
 export const REDACTED_PATHS = [
   'req.headers["x-update-key"]',
   'req.headers["x-delete-key"]',
+  // It opens a stored answer that holds capability keys.
+  'req.headers["idempotency-key"]',
   'req.headers.authorization',
   'req.headers.cookie',
   'headers["x-update-key"]',
   'headers["x-delete-key"]',
+  'headers["idempotency-key"]',
   'headers.authorization',
   'delete_key',
   'update_key',

@@ -14,7 +14,7 @@ describe('service logger', () => {
     });
     const log = pino(loggerOptions('test', 'info'), sink);
     const secret = 'Zq_4ElZHkkeKhYM9IvxiZBM0iccFGU_Mg1xY89PsfAE';
-    log.info({ req: { headers: { 'x-update-key': secret, 'x-delete-key': secret } } }, 'request');
+    log.info({ req: { headers: { 'x-update-key': secret, 'x-delete-key': secret, 'idempotency-key': secret } } }, 'request');
     log.info({ delete_key: secret, update_key: secret, body: { delete_key: secret }, deleteKey: secret }, 'body');
     log.info({ imageKey: 'KHsTE4Qn2OyoDd88' }, 'kept');
     const output = lines.join('');

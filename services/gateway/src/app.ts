@@ -20,6 +20,7 @@ import { viewRoutes } from './routes/view.route.js';
 import { ANY_ROUTE_RESPONSES } from './routes/schemas.js';
 import { ByteBudget } from './uploads/byte-budget.js';
 import type { IngestQueueClient } from './uploads/submit-version.js';
+import type { IdempotentUploads } from './uploads/idempotent-uploads.js';
 import { FreshLookups } from './reads/fresh-lookups.js';
 import { VersionCache } from './reads/version-cache.js';
 
@@ -29,6 +30,8 @@ export interface GatewayDeps {
   readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject' | 'readObject' | 'openObject'>;
   readonly ingest: IngestQueueClient;
   readonly purges: PurgeQueue;
+  /** Answers of POSTs with an Idempotency-Key, shared by every replica; absent in-process (tests), where such POSTs get 503. */
+  readonly idempotentUploads?: Pick<IdempotentUploads, 'assertAvailable' | 'run'>;
   /** Rate-limit counters shared by every replica; per process when absent (tests). */
   readonly rateLimitRedis?: Redis;
   readonly metrics: GatewayMetrics;
@@ -161,10 +164,11 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     uploadIdleTimeoutMs: config.timeouts.uploadIdleMs,
     ingestWaitMs: config.ingestWaitMs,
     publicBaseUrl: config.publicBaseUrl,
+    stripMetadata: config.stripMetadata,
     clock: deps.clock,
   };
   await app.register(async (scope) => {
-    await uploadRoutes(scope, uploads);
+    await uploadRoutes(scope, { ...uploads, idempotentUploads: deps.idempotentUploads });
   });
   await app.register(async (scope) => {
     await replaceRoutes(scope, { ...uploads, images: deps.images });

@@ -14,6 +14,7 @@ import {
 } from '@imagehost/ops';
 import { buildApp } from './app.js';
 import { createGatewayMetrics } from './metrics.js';
+import { IdempotentUploads } from './uploads/idempotent-uploads.js';
 import { IngestClient } from './uploads/ingest-client.js';
 
 // The gateway: the public HTTP API. Writes upload bytes to S3, produces `ingest` jobs and
@@ -39,7 +40,15 @@ async function main(): Promise<void> {
   const purges = {
     purgeImage: (imageKey: string, requestId: string) => within(config.redisDeadlineMs, enqueueReap(reapQueue, { target: 'image', imageKey, requestId })),
   };
-  const app = await buildApp(config, { images, objects, ingest, purges, rateLimitRedis: redis, metrics, clock: Date.now });
+  const idempotentUploads = new IdempotentUploads(redis, {
+    keyPrefix: config.queuePrefix,
+    ttlMs: config.idempotencyTtlMs,
+    // A POST's work once its body is read: the PutObject (and, refused, the removal), the
+    // enqueue and the wait for ingest, with room to spare.
+    claimMs: config.ingestWaitMs + 2 * config.s3.timeoutMs + 5_000,
+    log,
+  });
+  const app = await buildApp(config, { images, objects, ingest, purges, idempotentUploads, rateLimitRedis: redis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({
     host: config.ops.host,

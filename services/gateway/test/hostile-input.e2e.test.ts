@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { TestStack, fixtures, metricSample, multipartBody, request, uploadImage, waitFor, type FormPart, type HttpResult } from '@imagehost/testing';
+import { TestStack, fixtures, metricSample, multipartBody, pngChunk, request, uploadImage, waitFor, type FormPart, type HttpResult } from '@imagehost/testing';
 
 // What a free public image host gets from hostile or broken clients, against the real
 // processes: each is refused with a clear 4xx in JSON (or, where the input is odd but
@@ -243,7 +243,9 @@ describe('odd but harmless input, and keys in odd places', () => {
 
   it('a PNG/HTML polyglot is only ever served as image/png, with nosniff and a sandboxing CSP', async () => {
     const html = Buffer.from('<html><body><script>alert(document.cookie)</script></body></html>');
-    const polyglot = Buffer.concat([await fixtures.onePixelPng(), html]);
+    const png = await fixtures.onePixelPng();
+    // In a private chunk, which decoders skip and metadata stripping keeps.
+    const polyglot = Buffer.concat([png.subarray(0, -12), pngChunk('prVt', html), png.subarray(-12)]);
     const result = await uploadImage(stack.baseUrl, polyglot, 'page.html.png');
     expect(result.status).toBe(201);
     const view = await request(stack.url(`/${String(result.json?.image_key)}`), { headers: { accept: 'text/html' } });
@@ -253,6 +255,11 @@ describe('odd but harmless input, and keys in odd places', () => {
     expect(view.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
     expect(view.headers.get('content-security-policy')).toMatch(/sandbox/);
     expect(view.body).toEqual(polyglot);
+
+    // After the end of the image, the HTML is not even stored: nothing follows IEND once stripped.
+    const appended = await uploadImage(stack.baseUrl, Buffer.concat([png, html]), 'page.html.png');
+    expect(appended.status).toBe(201);
+    expect((await request(stack.url(`/${String(appended.json?.image_key)}`))).body).toEqual(png);
   });
 
   it('image keys of 1 byte and of 10 KB are unknown images, in JSON', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TestStack, fixtures, request, uploadImage, waitFor, type HttpResult } from '@imagehost/testing';
+import { TestStack, fixtures, pngChunk, request, uploadImage, waitFor, type HttpResult } from '@imagehost/testing';
 
 // The real gateway, ingest and reaper processes, driven over HTTP.
 
@@ -89,10 +89,11 @@ describe('POST / then GET', () => {
   it('accepts an upload of exactly MAX_UPLOAD_BYTES and refuses one byte more, storing nothing for it', async () => {
     const noise = await fixtures.noisePng(400, 300);
     expect(noise.length).toBeGreaterThan(MAX_UPLOAD_BYTES);
-    // Trailing bytes after IEND are ignored by decoders, so a valid PNG can be cut to any size above its own.
+    // A private chunk, which decoders skip and metadata stripping keeps, pads a valid PNG to any size above its own.
     const base = await fixtures.noisePng(300, 300);
     expect(base.length).toBeLessThan(MAX_UPLOAD_BYTES);
-    const exact = Buffer.concat([base, Buffer.alloc(MAX_UPLOAD_BYTES - base.length)]);
+    const padding = pngChunk('prVt', Buffer.alloc(MAX_UPLOAD_BYTES - base.length - 12));
+    const exact = Buffer.concat([base.subarray(0, -12), padding, base.subarray(-12)]);
     const body = stored(await uploadImage(stack.baseUrl, exact, 'big.png'));
     expect((await request(stack.url(`/${body.image_key}`))).body.equals(exact)).toBe(true);
 

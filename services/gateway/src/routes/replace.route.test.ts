@@ -64,6 +64,7 @@ describe('200: replaced, both keys rotated', () => {
       width: 30,
       height: 20,
       bytes: replacement.length,
+      metadata_bytes_removed: 0,
     });
     expect(fresh.delete_key).not.toBe(keys.delete_key);
     expect(fresh.update_key).not.toBe(keys.update_key);

@@ -3,7 +3,7 @@ import type { ImageRepository } from '@imagehost/db';
 import type { ByteBudget } from '../uploads/byte-budget.js';
 import { readImageUpload } from '../uploads/read-image-upload.js';
 import { imageNotFound, imageUnlockedBy, presentedKey } from './capability.js';
-import { submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
+import { sendUploadAnswer, submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
 import { isImageKey } from '@imagehost/keys';
 import {
   IMAGE_KEY_PARAMS,
@@ -66,7 +66,7 @@ export async function replaceRoutes(app: FastifyInstance, deps: ReplaceDeps): Pr
     try {
       const key = presentedKey(header, upload.fields.get(UPDATE_KEY_FIELD), UPDATE_KEY_FIELD);
       const { keyHash } = await imageUnlockedBy(deps.images, imageKey, key, (r) => r.updateKeyHash);
-      return await submitVersion(request, reply, deps, upload, imageKey, { kind: 'replace', expectedUpdateKeyHash: keyHash }, 200);
+      return sendUploadAnswer(reply, await submitVersion(request, deps, upload, imageKey, { kind: 'replace', expectedUpdateKeyHash: keyHash }, 200));
     } finally {
       upload.release();
     }

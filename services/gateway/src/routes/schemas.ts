@@ -1,4 +1,5 @@
 import { ERROR_CODES } from '@imagehost/errors';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_MIN_LENGTH } from '../uploads/idempotency-key.js';
 
 // The pieces of route schemas that several routes share. Fastify serializes JSON responses
 // with them and @fastify/swagger builds the OpenAPI document from them, so the document is
@@ -38,19 +39,27 @@ const issuedKeys = {
   url: { type: 'string' },
 } as const;
 
+const METADATA_BYTES_REMOVED = {
+  type: 'integer',
+  minimum: 0,
+  description: 'bytes of identifying metadata (EXIF, XMP, IPTC, comments, PNG text) removed before storing, pixels untouched; 0 when STRIP_METADATA is off',
+} as const;
+
 const storedImageSchema = closedObject('StoredImage', 'The image is stored and readable at once', {
   ...issuedKeys,
   content_type: contentType,
   width: { type: 'integer' },
   height: { type: 'integer' },
-  bytes: { type: 'integer' },
+  bytes: { type: 'integer', description: 'the size of the stored (and served) file' },
+  metadata_bytes_removed: METADATA_BYTES_REMOVED,
 });
 
 const acceptedImageSchema = closedObject('AcceptedImage', 'Accepted; it becomes readable once ingested (or is refused then)', {
   ...issuedKeys,
   status: { type: 'string', const: 'processing' },
   content_type: contentType,
-  bytes: { type: 'integer' },
+  bytes: { type: 'integer', description: 'the size of the stored (and served) file' },
+  metadata_bytes_removed: METADATA_BYTES_REMOVED,
 });
 
 /** Registered with `addSchema` before any route. */
@@ -92,7 +101,7 @@ export const UPLOAD_RESPONSES = {
   400: errorResponse('No image part, a file under another name, several files, an empty file, a bad filename or malformed multipart'),
   413: errorResponse('Larger than MAX_UPLOAD_BYTES'),
   415: errorResponse('Not multipart, an extension other than jpg/jpeg/png, or bytes that are neither JPEG nor PNG'),
-  422: errorResponse('A JPEG/PNG that does not decode, or has more than MAX_IMAGE_PIXELS pixels'),
+  422: errorResponse('A JPEG/PNG that does not decode, whose metadata is malformed, or has more than MAX_IMAGE_PIXELS pixels'),
   429: errorResponse(
     'Too many uploads from this client: per minute (RATE_LIMITED), or in progress at once (TOO_MANY_UPLOADS_IN_PROGRESS, Retry-After only)',
     RATE_LIMIT_HEADERS,
@@ -124,6 +133,20 @@ export const IMAGE_KEY_PARAMS = {
 export const KEYS_HEADERS = {
   Location: { type: 'string', description: '/{imageKey}' },
   'Cache-Control': { type: 'string', const: 'no-store' },
+} as const;
+
+/** The IETF httpapi draft's header, on POST. */
+export const IDEMPOTENCY_HEADERS = {
+  type: 'object',
+  properties: {
+    'Idempotency-Key': {
+      type: 'string',
+      minLength: IDEMPOTENCY_KEY_MIN_LENGTH,
+      maxLength: IDEMPOTENCY_KEY_MAX_LENGTH + 2, // quoted
+      description:
+        'a random key (a UUID), quoted or bare: a retry with the same key and the same file within IDEMPOTENCY_TTL_MS gets the first answer again, and creates nothing',
+    },
+  },
 } as const;
 
 /** A `multipart/form-data` request body; the handler reads it as a stream. */

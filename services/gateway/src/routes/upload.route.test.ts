@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { hashCapabilityKey } from '@imagehost/keys';
-import { corrupted, fixtures, multipartBody, truncated, type FormPart } from '@imagehost/testing';
+import { PHOTO_SECRETS, corrupted, fixtures, multipartBody, phonePhotoJpeg, phonePhotoPng, truncated, type FormPart } from '@imagehost/testing';
 import { TEST_START_MS, expectError, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // POST / in-process, over fakes: every refusal the gateway decides (and those of the ingest
@@ -58,6 +58,7 @@ describe('201: stored and readable at once', () => {
       width,
       height,
       bytes: bytes.length,
+      metadata_bytes_removed: 0,
     });
     expect(body.delete_key).not.toBe(body.update_key);
     expect(posted.headers.location).toBe(`/${body.image_key}`);
@@ -130,6 +131,7 @@ describe('202: accepted while ingest is behind', () => {
       status: 'processing',
       content_type: 'image/jpeg',
       bytes: jpeg.length,
+      metadata_bytes_removed: 0,
     });
     expect(posted.headers.location).toBe(`/${body.image_key}`);
     expectError(await gateway.request({ method: 'GET', url: `/${body.image_key}` }), 404, 'IMAGE_NOT_FOUND');
@@ -138,6 +140,41 @@ describe('202: accepted while ingest is behind', () => {
     const got = await gateway.request({ method: 'GET', url: `/${body.image_key}` });
     expect(got.statusCode).toBe(200);
     expect(got.rawPayload.equals(jpeg)).toBe(true);
+  });
+});
+
+describe('metadata: stripped before storing, unless STRIP_METADATA=false', () => {
+  it('stores the photo without its metadata and says how many bytes went', async () => {
+    const photo = await phonePhotoJpeg();
+    const posted = await upload(photo, 'phone.jpg');
+    expect(posted.statusCode).toBe(201);
+    const [object] = [...gateway.objects.objects.values()];
+    const body = posted.json<{ bytes: number; metadata_bytes_removed: number }>();
+    expect(body.bytes).toBe(object?.bytes.length);
+    expect(body.metadata_bytes_removed).toBe(photo.length - (object?.bytes.length ?? 0));
+    for (const secret of Object.values(PHOTO_SECRETS)) expect(object?.bytes.includes(secret)).toBe(false);
+  });
+
+  it('refuses malformed metadata with 422 before anything is stored', async () => {
+    const photo = await phonePhotoJpeg();
+    const broken = Buffer.from(photo);
+    broken.writeUInt16BE(0xfff0, broken.indexOf('Exif') - 2); // the APP1 length now runs past the file
+    expectError(await upload(broken, 'broken.jpg'), 422, 'IMAGE_UNDECODABLE');
+    expect(gateway.objects.objects.size).toBe(0);
+  });
+
+  it('keeps every byte with STRIP_METADATA=false', async () => {
+    const keeping = await startTestGateway({ ...ENV, STRIP_METADATA: 'false' });
+    try {
+      const photo = await phonePhotoPng();
+      const { body, contentType } = multipartBody([{ name: 'image', filename: 'phone.png', bytes: photo }]);
+      const posted = await keeping.sendForm('POST', '/', { body, contentType });
+      expect(posted.statusCode).toBe(201);
+      expect(posted.json<{ metadata_bytes_removed: number }>().metadata_bytes_removed).toBe(0);
+      expect([...keeping.objects.objects.values()].map((object) => object.bytes)).toEqual([photo]);
+    } finally {
+      await keeping.close();
+    }
   });
 });
 
@@ -231,6 +268,24 @@ describe('refusals, which leave nothing behind', () => {
         expect([filename, refused.statusCode]).toEqual([filename, 415]);
         expectError(refused, 415, 'UNSUPPORTED_IMAGE_TYPE');
       }
+    });
+  });
+
+  describe('400 and 503: the Idempotency-Key header', () => {
+    it('an empty, short, long or repeated key is refused before anything is stored', async () => {
+      const form = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
+      for (const key of ['', '""', 'too-short', 'k'.repeat(256), '8e03978e-40d5-43e8-bc93-6894a57f9324, 8e03978e-40d5-43e8-bc93-6894a57f9324']) {
+        const refused = await gateway.sendForm('POST', '/', form, { 'idempotency-key': key });
+        expectError(refused, 400, 'INVALID_IDEMPOTENCY_KEY');
+      }
+      expect(gateway.objects.objects.size).toBe(0);
+    });
+
+    it('without the store that keeps the answers (Redis), a POST with a key is 503 and stores nothing', async () => {
+      const form = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
+      const refused = await gateway.sendForm('POST', '/', form, { 'idempotency-key': '"8e03978e-40d5-43e8-bc93-6894a57f9324"' });
+      expectError(refused, 503, 'BACKEND_UNAVAILABLE');
+      expect(gateway.objects.objects.size).toBe(0);
     });
   });
 

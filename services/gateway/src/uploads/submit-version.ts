@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '@imagehost/errors';
+import { stripImageMetadata } from '@imagehost/image-format';
 import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyFor } from '@imagehost/keys';
 import { ingestJobMetadata, type IngestJobData } from '@imagehost/jobs';
 import type { GatewayMetrics } from '../metrics.js';
@@ -28,6 +29,8 @@ export interface SubmitDeps {
   readonly ingest: IngestQueueClient;
   readonly ingestWaitMs: number;
   readonly publicBaseUrl: string | undefined;
+  /** Whether identifying metadata is removed from the bytes before they are stored (STRIP_METADATA). */
+  readonly stripMetadata: boolean;
   /** Milliseconds since the epoch: when an upload is accepted (its Last-Modified once ingested). */
   readonly clock: () => number;
 }
@@ -40,21 +43,33 @@ export function publicUrl(request: FastifyRequest, publicBaseUrl: string | undef
 /** What distinguishes a new image from a replacement in the ingest job. */
 export type VersionIntent = { readonly kind: 'create' } | { readonly kind: 'replace'; readonly expectedUpdateKeyHash: string };
 
+/** What POST and PATCH answer once the upload is stored: the status and the JSON body. */
+export interface UploadAnswer {
+  readonly status: 200 | 201 | 202;
+  readonly body: { readonly image_key: string } & Readonly<Record<string, unknown>>;
+}
+
+/** Sends an upload's answer, with where the image is and that the keys in it must not be cached. */
+export function sendUploadAnswer(reply: FastifyReply, answer: UploadAnswer): FastifyReply {
+  return reply.status(answer.status).header('location', `/${answer.body.image_key}`).header('cache-control', 'no-store').send(answer.body);
+}
+
 /**
- * The common path of POST and PATCH: store the upload as a fresh version object with two
- * fresh keys (the object carrying its ingest job), queue its ingest (carrying only the keys' hashes), wait a bounded time for the
- * result and answer — `successStatus` with the keys and the image's facts, or 202 when the
- * ingest backlog outlasts the wait.
+ * The common path of POST and PATCH: strip the upload's metadata (unless turned off), store
+ * it as a fresh version object with two fresh keys (the object carrying its ingest job),
+ * queue its ingest (carrying only the keys' hashes), wait a bounded time for the result and
+ * answer — `successStatus` with the keys and the image's facts, or 202 when the ingest
+ * backlog outlasts the wait. A file whose metadata is malformed is refused (422) before
+ * anything is stored.
  */
 export async function submitVersion(
   request: FastifyRequest,
-  reply: FastifyReply,
   deps: SubmitDeps,
   upload: ImageUpload,
   imageKey: string,
   intent: VersionIntent,
   successStatus: 200 | 201,
-): Promise<FastifyReply> {
+): Promise<UploadAnswer> {
   const versionId = generateVersionId();
   const objectKey = objectKeyFor(imageKey, versionId);
   const deleteKey = generateCapabilityKey();
@@ -69,10 +84,12 @@ export async function submitVersion(
     acceptedAt: deps.clock(),
     requestId: request.id,
   };
+  let stored: { readonly bytes: Buffer; readonly removedBytes: number };
   try {
+    stored = deps.stripMetadata ? stripImageMetadata(upload.bytes, upload.contentType) : { bytes: upload.bytes, removedBytes: 0 };
     // The object carries its job, so the sweep can enqueue it again if Redis loses it.
-    await deps.objects.putObject(objectKey, upload.bytes, upload.contentType, ingestJobMetadata(job));
-    deps.metrics.uploadedBytes.inc(upload.bytes.length);
+    await deps.objects.putObject(objectKey, stored.bytes, upload.contentType, ingestJobMetadata(job));
+    deps.metrics.uploadedBytes.inc(stored.bytes.length);
   } finally {
     upload.release();
   }
@@ -86,7 +103,7 @@ export async function submitVersion(
     await deps.objects.removeObject(objectKey).catch(() => undefined);
     throw error;
   }
-  request.log.info({ imageKey, jobId: queued.id, kind: intent.kind }, 'upload stored, ingest queued');
+  request.log.info({ imageKey, jobId: queued.id, kind: intent.kind, metadataBytesRemoved: stored.removedBytes }, 'upload stored, ingest queued');
 
   let outcome: IngestOutcome;
   try {
@@ -98,10 +115,13 @@ export async function submitVersion(
     throw error;
   }
   const keys = { image_key: imageKey, delete_key: deleteKey, update_key: updateKey, url: publicUrl(request, deps.publicBaseUrl, imageKey) };
-  void reply.header('location', `/${imageKey}`).header('cache-control', 'no-store');
+  const removed = { metadata_bytes_removed: stored.removedBytes };
   if (outcome.state === 'pending') {
-    return reply.status(202).send({ ...keys, status: 'processing', content_type: upload.contentType, bytes: upload.bytes.length });
+    return { status: 202, body: { ...keys, status: 'processing', content_type: upload.contentType, bytes: stored.bytes.length, ...removed } };
   }
   const { result } = outcome;
-  return reply.status(successStatus).send({ ...keys, content_type: result.contentType, width: result.width, height: result.height, bytes: result.bytes });
+  return {
+    status: successStatus,
+    body: { ...keys, content_type: result.contentType, width: result.width, height: result.height, bytes: result.bytes, ...removed },
+  };
 }
