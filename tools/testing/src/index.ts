@@ -62,3 +62,4 @@ export { multipartBody, request, uploadImage, type FormPart, type HttpResult } f
 export { readRss } from './process-memory.js';
 export { TEST_RUN_VARIABLE, killLeftoverProcesses, testRunMarker } from './leftover-processes.js';
 export { FaultProxy, type FaultMode, type FaultProxyStats, type FaultTarget } from './fault-proxy.js';
+export { chromiumExecutable, launchChromium } from './browser.js';
