@@ -42,6 +42,7 @@ it('describes every route of the public port, and no other', () => {
       'GET /openapi.json',
       'GET /assets/upload.js',
       'GET /assets/upload.css',
+      'GET /assets/icon.svg',
       'GET /{imageKey}',
       'HEAD /{imageKey}',
       'PATCH /{imageKey}',
@@ -57,6 +58,7 @@ describe('statuses that come from the server, hooks and limits, not from a handl
     'GET /openapi.json': [408, 500],
     'GET /assets/upload.js': [408, 500],
     'GET /assets/upload.css': [408, 500],
+    'GET /assets/icon.svg': [408, 500],
     // Bodies: size limits; uploads and keys: rate limits; every backend: outages.
     'POST /': [408, 413, 429, 500, 503],
     'PATCH /{imageKey}': [408, 413, 429, 500, 503],

@@ -57,6 +57,7 @@ describe('the upload page', () => {
     expect(page.body).not.toContain('{{');
     expect(page.body).toContain('<script src="/assets/upload.js" defer></script>');
     expect(page.body).toContain('<link rel="stylesheet" href="/assets/upload.css">');
+    expect(page.body).toContain('<link rel="icon" href="/assets/icon.svg" type="image/svg+xml">');
     // Nothing inline for the policy to allow: no <style>, no style= and no on…= attributes, no inline <script>.
     expect(page.body).not.toMatch(/<style|\sstyle=|\son[a-z]+=|<script>/i);
   });
@@ -75,6 +76,7 @@ describe('the upload page', () => {
     ['/', 'text/html; charset=utf-8', 'index.html'],
     ['/assets/upload.js', 'text/javascript; charset=utf-8', 'upload.js'],
     ['/assets/upload.css', 'text/css; charset=utf-8', 'upload.css'],
+    ['/assets/icon.svg', 'image/svg+xml', 'icon.svg'],
   ])('%s: its file, a strict Content-Security-Policy, nosniff, and a 304 for its ETag', async (url, contentType, file) => {
     const served = await get(url, { accept: 'text/html' });
     expect(served.statusCode).toBe(200);

@@ -76,6 +76,8 @@ export async function frontDoorRoutes(app: FastifyInstance, options: FrontDoorOp
   );
   const script = pageFile('upload.js', 'text/javascript; charset=utf-8');
   const styles = pageFile('upload.css', 'text/css; charset=utf-8');
+  // Without one, browsers ask for /favicon.ico, which names no image here.
+  const icon = pageFile('icon.svg', 'image/svg+xml');
   const policy = contentSecurityPolicy(options.publicBaseUrl);
 
   const sendFile = (reply: FastifyReply, file: PageFile, ifNoneMatch: string | undefined) => {
@@ -119,5 +121,8 @@ export async function frontDoorRoutes(app: FastifyInstance, options: FrontDoorOp
   );
   app.get('/assets/upload.css', { schema: assetSchema('The upload page’s style sheet', 'text/css') }, async (request, reply) =>
     sendFile(reply, styles, request.headers['if-none-match']),
+  );
+  app.get('/assets/icon.svg', { schema: assetSchema('The upload page’s icon', 'image/svg+xml') }, async (request, reply) =>
+    sendFile(reply, icon, request.headers['if-none-match']),
   );
 }

@@ -1,0 +1,290 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Browser, Page } from 'puppeteer-core';
+import { TestStack, fixtures, freePort, launchChromium, request, uploadImage, type ServiceProcess } from '@imagehost/testing';
+
+// The upload page in a real browser: Debian's Chromium (installed by the test tooling when
+// missing), headless, driven by puppeteer-core, against the real gateway, ingest and reaper.
+// A person's path through the page, the refusals they can meet, and a page of another origin
+// using the API with fetch. Screenshots go to a temporary folder printed at the start.
+
+const BROWSER_TIMEOUT_MS = 20_000;
+let stack: TestStack;
+let limitedGateway: { service: ServiceProcess; baseUrl: string };
+let browser: Browser;
+let otherOrigin: { server: Server; url: string };
+const files = mkdtempSync(join(tmpdir(), 'imagehost-page-files-'));
+const screenshots = mkdtempSync(join(tmpdir(), 'imagehost-page-screenshots-'));
+const bytesOf: Record<string, Buffer> = {};
+
+/** Writes a file for the browser to pick, and keeps its bytes for comparisons. */
+function pickable(name: string, bytes: Buffer): string {
+  bytesOf[name] = bytes;
+  const path = join(files, name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+beforeAll(async () => {
+  process.stdout.write(`upload page screenshots: ${screenshots}\n`);
+  pickable('photo.jpg', await fixtures.baselineJpeg(1600, 1200));
+  pickable('replacement.png', await fixtures.rgbaPng(64, 48));
+  // 13 MB of incompressible pixels: more than the default MAX_UPLOAD_BYTES (10 MiB).
+  pickable('huge.png', await fixtures.noisePng(2100, 2100));
+  pickable('animation.gif', await fixtures.gif());
+  [stack, browser] = await Promise.all([TestStack.start(), launchChromium()]);
+  // A second gateway of the same stack whose upload rate limit is 1 a minute.
+  const port = await freePort();
+  const service = await stack.startService('gateway', { PORT: String(port), UPLOAD_RATE_LIMIT: '1' });
+  await service.waitUntilServing();
+  limitedGateway = { service, baseUrl: `http://127.0.0.1:${port}` };
+  // Another origin (same host, another port): a page there uses the API with fetch.
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>another site</title><p>another site</p>');
+  });
+  const otherPort = await freePort();
+  await new Promise<void>((resolve) => server.listen(otherPort, '127.0.0.1', resolve));
+  otherOrigin = { server, url: `http://127.0.0.1:${otherPort}` };
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => otherOrigin?.server.close(resolve));
+  await stack?.stop();
+}, 120_000);
+
+interface OpenedPage {
+  readonly page: Page;
+  /** Console errors and uncaught exceptions, CSP violations included. */
+  readonly problems: string[];
+}
+
+async function openUploadPage(baseUrl: string): Promise<OpenedPage> {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(BROWSER_TIMEOUT_MS);
+  await page.setViewport({ width: 1000, height: 1100 });
+  const problems: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(String(error)));
+  page.on('dialog', (dialog) => void dialog.accept());
+  const response = await page.goto(baseUrl, { waitUntil: 'load' });
+  expect(response?.status()).toBe(200);
+  expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
+  // Every value the progress bar takes, in order, to see the upload's progress events.
+  await page.evaluate(() => {
+    const seen: number[] = [];
+    Object.assign(window, { progressSeen: seen });
+    const bar = document.getElementById('progress') as HTMLProgressElement;
+    new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
+  });
+  return { page, problems };
+}
+
+/** What Chromium's console says of a request answered with this status. */
+const refusedInConsole = (status: number) => expect.stringMatching(new RegExp(`^Failed to load resource: the server responded with a status of ${status} `));
+
+async function choose(page: Page, inputId: string, fileName: string): Promise<void> {
+  const input = await page.$(`#${inputId}`);
+  if (input === null) throw new Error(`no #${inputId}`);
+  await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(join(files, fileName));
+}
+
+const valueOf = (page: Page, id: string) => page.$eval(`#${id}`, (element) => (element as HTMLInputElement).value);
+const textOf = (page: Page, id: string) => page.$eval(`#${id}`, (element) => element.textContent ?? '');
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+/** The error the API gives for this upload, as its JSON says it. */
+async function apiRefusal(baseUrl: string, name: string): Promise<{ status: number; code: string; message: string }> {
+  const refused = await uploadImage(baseUrl, bytesOf[name] ?? Buffer.alloc(0), name);
+  const { code, message } = refused.json as { code: string; message: string };
+  return { status: refused.status, code, message };
+}
+
+describe('the upload page in Chromium', () => {
+  it('a person uploads a photo, sees the preview, the link and both keys, copies a key, replaces the image and deletes it', async () => {
+    const { page, problems } = await openUploadPage(stack.baseUrl);
+    await choose(page, 'file', 'photo.jpg');
+    await page.waitForSelector('#result:not([hidden])');
+    await page.waitForFunction(() => {
+      const preview = document.getElementById('preview') as HTMLImageElement;
+      return preview.complete && preview.naturalWidth > 0;
+    });
+    const link = await valueOf(page, 'link');
+    const [updateKey, deleteKey] = [await valueOf(page, 'update-key'), await valueOf(page, 'delete-key')];
+    expect(link).toMatch(new RegExp(`^${stack.baseUrl}/[A-Za-z0-9_-]{16}$`));
+    expect([updateKey, deleteKey]).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), expect.stringMatching(/^[A-Za-z0-9_-]{43}$/)]);
+    expect(await textOf(page, 'status')).toBe(`Uploaded: 1600 × 1200, ${bytesOf['photo.jpg']?.length} bytes. The keys are below.`);
+    expect(await page.$eval('#preview', (image) => (image as HTMLImageElement).naturalWidth)).toBe(1600);
+    expect(await page.$eval('#progress', (bar) => (bar as HTMLProgressElement).value)).toBe(100);
+    // What the page shows is what the service stored.
+    const stored = await request(link);
+    expect([stored.status, stored.body.equals(bytesOf['photo.jpg'] ?? Buffer.alloc(0))]).toEqual([200, true]);
+    await screenshot(page, '1-uploaded');
+
+    // The copy button puts the key on the clipboard.
+    await browser.defaultBrowserContext().overridePermissions(stack.baseUrl, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+    await page.click('button[data-copy="delete-key"]');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Copied the delete key.');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(deleteKey);
+
+    await choose(page, 'replacement', 'replacement.png');
+    await page.waitForFunction((old) => (document.getElementById('delete-key') as HTMLInputElement).value !== old, {}, deleteKey);
+    await page.waitForFunction(() => (document.getElementById('preview') as HTMLImageElement).naturalWidth === 64);
+    expect(await textOf(page, 'status')).toBe(`Replaced: 64 × 48, ${bytesOf['replacement.png']?.length} bytes. The keys are below.`);
+    expect(await valueOf(page, 'link')).toBe(link);
+    const replaced = await request(link);
+    expect([replaced.status, replaced.headers.get('content-type'), replaced.body.equals(bytesOf['replacement.png'] ?? Buffer.alloc(0))]).toEqual([200, 'image/png', true]);
+    const oldKeyTried = await request(link, { method: 'DELETE', headers: { 'x-delete-key': deleteKey } });
+    expect(oldKeyTried.status).toBe(403);
+    await screenshot(page, '2-replaced');
+
+    await page.click('#delete');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Deleted. The link no longer works.');
+    expect(await page.$eval('#result', (section) => (section as HTMLElement).hidden)).toBe(true);
+    expect((await request(link)).status).toBe(404);
+    await screenshot(page, '3-deleted');
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('is operable from the keyboard, with a visible focus on every control', async () => {
+    const { page, problems } = await openUploadPage(stack.baseUrl);
+    await choose(page, 'file', 'photo.jpg');
+    await page.waitForSelector('#result:not([hidden])');
+    const reached: { id: string; label: string; outline: string }[] = [];
+    for (let press = 0; press < 20; press++) {
+      await page.keyboard.press('Tab');
+      const focused = await page.evaluate(() => {
+        const element = document.activeElement as HTMLElement | null;
+        if (element === null || element === document.body) return undefined;
+        const style = getComputedStyle(element);
+        return { id: element.id || element.textContent || '', label: element.tagName, outline: `${style.outlineStyle} ${style.outlineWidth}` };
+      });
+      if (focused === undefined || reached.some((seen) => seen.id === focused.id)) break;
+      reached.push(focused);
+    }
+    expect(reached.map((control) => control.id)).toEqual(
+      expect.arrayContaining(['file', 'Copy link', 'Copy update key', 'Copy delete key', 'replacement', 'delete']),
+    );
+    for (const control of reached) expect([control.id, control.outline]).toEqual([control.id, 'solid 3px']);
+    // Enter on a focused button presses it.
+    await page.focus('button[data-copy="link"]');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Copied the link.');
+    await screenshot(page, '4-keyboard-focus');
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('shows the API’s own message for a file over the size limit, a GIF and a rate limit, and stores nothing for them', async () => {
+    const recordsBefore = await stack.recordCount();
+    const { page, problems } = await openUploadPage(stack.baseUrl);
+
+    await choose(page, 'file', 'huge.png');
+    await page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '') !== '', { timeout: 60_000 });
+    const tooLarge = await apiRefusal(stack.baseUrl, 'huge.png');
+    expect(tooLarge).toEqual({ status: 413, code: 'IMAGE_TOO_LARGE', message: expect.any(String) });
+    expect(await textOf(page, 'error')).toBe(`${tooLarge.message} (413 IMAGE_TOO_LARGE)`);
+    // The progress bar followed the upload (values between empty and full), then emptied.
+    const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
+    expect(seen.some((value) => value > 0 && value < 100)).toBe(true);
+    expect(seen.at(-1)).toBe(0);
+    await screenshot(page, '5-too-large');
+
+    const shown = await textOf(page, 'error');
+    await choose(page, 'file', 'animation.gif');
+    await page.waitForFunction((before) => document.getElementById('error')?.textContent !== before, {}, shown);
+    const gif = await apiRefusal(stack.baseUrl, 'animation.gif');
+    expect(gif).toEqual({ status: 415, code: 'UNSUPPORTED_EXTENSION', message: expect.any(String) });
+    expect(await textOf(page, 'error')).toBe(`${gif.message} (415 UNSUPPORTED_EXTENSION)`);
+    expect(await textOf(page, 'status')).toBe('');
+    await screenshot(page, '6-gif');
+    expect(await stack.recordCount()).toBe(recordsBefore);
+    // The console reports each refused request itself; nothing else went wrong.
+    expect(problems).toEqual([refusedInConsole(413), refusedInConsole(415)]);
+    await page.close();
+
+    // On a gateway that takes one upload a minute from this address: the second is refused.
+    const limited = await openUploadPage(limitedGateway.baseUrl);
+    await choose(limited.page, 'file', 'photo.jpg');
+    await limited.page.waitForSelector('#result:not([hidden])');
+    await choose(limited.page, 'file', 'photo.jpg');
+    await limited.page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '') !== '');
+    expect(await textOf(limited.page, 'error')).toMatch(/^too many uploads; retry in \d+ s \(429 RATE_LIMITED\)$/);
+    await screenshot(limited.page, '7-rate-limited');
+    expect(limited.problems).toEqual([refusedInConsole(429)]);
+    await limited.page.close();
+  });
+
+  it('a page on another origin uploads with fetch, reads the JSON and the headers, draws the image on a canvas, replaces and deletes it', async () => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(BROWSER_TIMEOUT_MS);
+    await page.goto(otherOrigin.url);
+    const outcome = await page.evaluate(
+      async (gateway: string, photo: string, replacement: string) => {
+        const blobOf = (base64: string, type: string) => new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type });
+        const form = (blob: Blob, name: string) => {
+          const data = new FormData();
+          data.append('image', blob, name);
+          return data;
+        };
+        const posted = await fetch(`${gateway}/`, { method: 'POST', body: form(blobOf(photo, 'image/jpeg'), 'photo.jpg') });
+        const keys = (await posted.json()) as { image_key: string; delete_key: string; update_key: string; url: string; width: number };
+        const read = await fetch(`${gateway}/${keys.image_key}`);
+        const readBytes = (await read.arrayBuffer()).byteLength;
+        // An image from another origin drawn on a canvas can be read back only with CORS.
+        const image = new Image();
+        image.crossOrigin = 'anonymous';
+        image.src = keys.url;
+        await image.decode();
+        const canvas = document.createElement('canvas');
+        [canvas.width, canvas.height] = [image.naturalWidth, image.naturalHeight];
+        const context = canvas.getContext('2d') as CanvasRenderingContext2D;
+        context.drawImage(image, 0, 0);
+        const pixel = Array.from(context.getImageData(0, 0, 1, 1).data).length;
+        // A custom header and a JSON body: both need a preflight.
+        const patched = await fetch(`${gateway}/${keys.image_key}`, {
+          method: 'PATCH',
+          headers: { 'X-Update-Key': keys.update_key },
+          body: form(blobOf(replacement, 'image/png'), 'replacement.png'),
+        });
+        const newKeys = (await patched.json()) as { delete_key: string; width: number };
+        const deleted = await fetch(`${gateway}/${keys.image_key}`, {
+          method: 'DELETE',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ delete_key: newKeys.delete_key }),
+        });
+        const gone = await fetch(`${gateway}/${keys.image_key}`);
+        return {
+          posted: { status: posted.status, location: posted.headers.get('location'), width: keys.width, imageKey: keys.image_key },
+          read: { status: read.status, etag: read.headers.get('etag'), length: read.headers.get('content-length'), bytes: readBytes },
+          pixel,
+          patched: { status: patched.status, width: newKeys.width },
+          deleted: { status: deleted.status, body: (await deleted.json()) as unknown },
+          gone: { status: gone.status, body: (await gone.json()) as { code: string } },
+        };
+      },
+      stack.baseUrl,
+      (bytesOf['photo.jpg'] ?? Buffer.alloc(0)).toString('base64'),
+      (bytesOf['replacement.png'] ?? Buffer.alloc(0)).toString('base64'),
+    );
+    const photoLength = bytesOf['photo.jpg']?.length ?? 0;
+    expect(outcome).toEqual({
+      posted: { status: 201, location: `/${outcome.posted.imageKey}`, width: 1600, imageKey: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/) },
+      read: { status: 200, etag: expect.stringMatching(/^"/), length: String(photoLength), bytes: photoLength },
+      pixel: 4,
+      patched: { status: 200, width: 64 },
+      deleted: { status: 200, body: { image_key: outcome.posted.imageKey } },
+      gone: { status: 404, body: expect.objectContaining({ code: 'IMAGE_NOT_FOUND' }) },
+    });
+    await page.close();
+  });
+});
