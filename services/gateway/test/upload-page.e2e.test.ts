@@ -76,12 +76,10 @@ async function openUploadPage(baseUrl: string): Promise<OpenedPage> {
   expect(response?.status()).toBe(200);
   expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
   // Every value the progress bar takes, in order, to see the upload's progress events.
-  await page.evaluate(() => {
-    const seen: number[] = [];
-    Object.assign(window, { progressSeen: seen });
-    const bar = document.getElementById('progress') as HTMLProgressElement;
-    new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
-  });
+  await inPage(
+    page,
+    `window.progressSeen = []; new MutationObserver(() => window.progressSeen.push(${byId('progress')}.value)).observe(${byId('progress')}, { attributes: true, attributeFilter: ['value'] })`,
+  );
   return { page, problems };
 }
 
@@ -94,8 +92,17 @@ async function choose(page: Page, inputId: string, fileName: string): Promise<vo
   await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(join(files, fileName));
 }
 
-const valueOf = (page: Page, id: string) => page.$eval(`#${id}`, (element) => (element as HTMLInputElement).value);
-const textOf = (page: Page, id: string) => page.$eval(`#${id}`, (element) => element.textContent ?? '');
+// What runs in the page is written as source text: this package is type-checked without the DOM's types.
+/** The value of a JavaScript expression evaluated in the page. */
+const inPage = <T>(page: Page, expression: string) => page.evaluate(expression) as Promise<T>;
+/** Waits until a JavaScript expression is true in the page. */
+const until = async (page: Page, expression: string, timeout = BROWSER_TIMEOUT_MS) => {
+  await page.waitForFunction(expression, { timeout });
+};
+const byId = (id: string) => `document.getElementById(${JSON.stringify(id)})`;
+const valueOf = (page: Page, id: string) => inPage<string>(page, `${byId(id)}.value`);
+const textOf = (page: Page, id: string) => inPage<string>(page, `${byId(id)}.textContent`);
+const statusIs = (page: Page, text: string) => until(page, `${byId('status')}.textContent === ${JSON.stringify(text)}`);
 
 async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
@@ -108,22 +115,74 @@ async function apiRefusal(baseUrl: string, name: string): Promise<{ status: numb
   return { status: refused.status, code, message };
 }
 
+/** What a page of another origin sees when it stores, reads, draws, replaces and deletes an image. */
+interface CrossOriginOutcome {
+  readonly posted: { status: number; location: string | null; width: number; imageKey: string };
+  readonly read: { status: number; etag: string | null; length: string | null; bytes: number };
+  readonly pixel: number;
+  readonly patched: { status: number; width: number };
+  readonly deleted: { status: number; body: unknown };
+  readonly gone: { status: number; body: unknown };
+}
+
+const USE_THE_API_FROM_ANOTHER_ORIGIN = `async (gateway, photo, replacement) => {
+  const blobOf = (base64, type) => new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type });
+  const form = (blob, name) => {
+    const data = new FormData();
+    data.append('image', blob, name);
+    return data;
+  };
+  const posted = await fetch(gateway + '/', { method: 'POST', body: form(blobOf(photo, 'image/jpeg'), 'photo.jpg') });
+  const keys = await posted.json();
+  const read = await fetch(gateway + '/' + keys.image_key);
+  const readBytes = (await read.arrayBuffer()).byteLength;
+  // An image of another origin drawn on a canvas can be read back only with CORS.
+  const image = new Image();
+  image.crossOrigin = 'anonymous';
+  image.src = keys.url;
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const context = canvas.getContext('2d');
+  context.drawImage(image, 0, 0);
+  const pixel = context.getImageData(0, 0, 1, 1).data.length;
+  // A custom header, and a JSON body: each needs a preflight.
+  const patched = await fetch(gateway + '/' + keys.image_key, {
+    method: 'PATCH',
+    headers: { 'X-Update-Key': keys.update_key },
+    body: form(blobOf(replacement, 'image/png'), 'replacement.png'),
+  });
+  const newKeys = await patched.json();
+  const deleted = await fetch(gateway + '/' + keys.image_key, {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ delete_key: newKeys.delete_key }),
+  });
+  const gone = await fetch(gateway + '/' + keys.image_key);
+  return {
+    posted: { status: posted.status, location: posted.headers.get('location'), width: keys.width, imageKey: keys.image_key },
+    read: { status: read.status, etag: read.headers.get('etag'), length: read.headers.get('content-length'), bytes: readBytes },
+    pixel,
+    patched: { status: patched.status, width: newKeys.width },
+    deleted: { status: deleted.status, body: await deleted.json() },
+    gone: { status: gone.status, body: await gone.json() },
+  };
+}`;
+
 describe('the upload page in Chromium', () => {
   it('a person uploads a photo, sees the preview, the link and both keys, copies a key, replaces the image and deletes it', async () => {
     const { page, problems } = await openUploadPage(stack.baseUrl);
     await choose(page, 'file', 'photo.jpg');
     await page.waitForSelector('#result:not([hidden])');
-    await page.waitForFunction(() => {
-      const preview = document.getElementById('preview') as HTMLImageElement;
-      return preview.complete && preview.naturalWidth > 0;
-    });
+    await until(page, `${byId('preview')}.complete && ${byId('preview')}.naturalWidth > 0`);
     const link = await valueOf(page, 'link');
     const [updateKey, deleteKey] = [await valueOf(page, 'update-key'), await valueOf(page, 'delete-key')];
     expect(link).toMatch(new RegExp(`^${stack.baseUrl}/[A-Za-z0-9_-]{16}$`));
     expect([updateKey, deleteKey]).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), expect.stringMatching(/^[A-Za-z0-9_-]{43}$/)]);
     expect(await textOf(page, 'status')).toBe(`Uploaded: 1600 × 1200, ${bytesOf['photo.jpg']?.length} bytes. The keys are below.`);
-    expect(await page.$eval('#preview', (image) => (image as HTMLImageElement).naturalWidth)).toBe(1600);
-    expect(await page.$eval('#progress', (bar) => (bar as HTMLProgressElement).value)).toBe(100);
+    expect(await inPage(page, `${byId('preview')}.naturalWidth`)).toBe(1600);
+    expect(await inPage(page, `${byId('progress')}.value`)).toBe(100);
     // What the page shows is what the service stored.
     const stored = await request(link);
     expect([stored.status, stored.body.equals(bytesOf['photo.jpg'] ?? Buffer.alloc(0))]).toEqual([200, true]);
@@ -132,12 +191,12 @@ describe('the upload page in Chromium', () => {
     // The copy button puts the key on the clipboard.
     await browser.defaultBrowserContext().overridePermissions(stack.baseUrl, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
     await page.click('button[data-copy="delete-key"]');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Copied the delete key.');
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(deleteKey);
+    await statusIs(page, 'Copied the delete key.');
+    expect(await inPage(page, 'navigator.clipboard.readText()')).toBe(deleteKey);
 
     await choose(page, 'replacement', 'replacement.png');
-    await page.waitForFunction((old) => (document.getElementById('delete-key') as HTMLInputElement).value !== old, {}, deleteKey);
-    await page.waitForFunction(() => (document.getElementById('preview') as HTMLImageElement).naturalWidth === 64);
+    await until(page, `${byId('delete-key')}.value !== ${JSON.stringify(deleteKey)}`);
+    await until(page, `${byId('preview')}.naturalWidth === 64`);
     expect(await textOf(page, 'status')).toBe(`Replaced: 64 × 48, ${bytesOf['replacement.png']?.length} bytes. The keys are below.`);
     expect(await valueOf(page, 'link')).toBe(link);
     const replaced = await request(link);
@@ -147,8 +206,8 @@ describe('the upload page in Chromium', () => {
     await screenshot(page, '2-replaced');
 
     await page.click('#delete');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Deleted. The link no longer works.');
-    expect(await page.$eval('#result', (section) => (section as HTMLElement).hidden)).toBe(true);
+    await statusIs(page, 'Deleted. The link no longer works.');
+    expect(await inPage(page, `${byId('result')}.hidden`)).toBe(true);
     expect((await request(link)).status).toBe(404);
     await screenshot(page, '3-deleted');
     expect(problems).toEqual([]);
@@ -159,16 +218,19 @@ describe('the upload page in Chromium', () => {
     const { page, problems } = await openUploadPage(stack.baseUrl);
     await choose(page, 'file', 'photo.jpg');
     await page.waitForSelector('#result:not([hidden])');
-    const reached: { id: string; label: string; outline: string }[] = [];
+    const reached: { id: string; outline: string }[] = [];
     for (let press = 0; press < 20; press++) {
       await page.keyboard.press('Tab');
-      const focused = await page.evaluate(() => {
-        const element = document.activeElement as HTMLElement | null;
-        if (element === null || element === document.body) return undefined;
-        const style = getComputedStyle(element);
-        return { id: element.id || element.textContent || '', label: element.tagName, outline: `${style.outlineStyle} ${style.outlineWidth}` };
-      });
-      if (focused === undefined || reached.some((seen) => seen.id === focused.id)) break;
+      const focused = await inPage<{ id: string; outline: string } | null>(
+        page,
+        `(() => {
+          const element = document.activeElement;
+          if (element === null || element === document.body) return null;
+          const style = getComputedStyle(element);
+          return { id: element.id || element.textContent, outline: style.outlineStyle + ' ' + style.outlineWidth };
+        })()`,
+      );
+      if (focused === null || reached.some((seen) => seen.id === focused.id)) break;
       reached.push(focused);
     }
     expect(reached.map((control) => control.id)).toEqual(
@@ -178,7 +240,7 @@ describe('the upload page in Chromium', () => {
     // Enter on a focused button presses it.
     await page.focus('button[data-copy="link"]');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Copied the link.');
+    await statusIs(page, 'Copied the link.');
     await screenshot(page, '4-keyboard-focus');
     expect(problems).toEqual([]);
     await page.close();
@@ -189,19 +251,19 @@ describe('the upload page in Chromium', () => {
     const { page, problems } = await openUploadPage(stack.baseUrl);
 
     await choose(page, 'file', 'huge.png');
-    await page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '') !== '', { timeout: 60_000 });
+    await until(page, `${byId('error')}.textContent !== ''`, 60_000);
     const tooLarge = await apiRefusal(stack.baseUrl, 'huge.png');
     expect(tooLarge).toEqual({ status: 413, code: 'IMAGE_TOO_LARGE', message: expect.any(String) });
     expect(await textOf(page, 'error')).toBe(`${tooLarge.message} (413 IMAGE_TOO_LARGE)`);
     // The progress bar followed the upload (values between empty and full), then emptied.
-    const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
+    const seen = await inPage<number[]>(page, 'window.progressSeen');
     expect(seen.some((value) => value > 0 && value < 100)).toBe(true);
     expect(seen.at(-1)).toBe(0);
     await screenshot(page, '5-too-large');
 
     const shown = await textOf(page, 'error');
     await choose(page, 'file', 'animation.gif');
-    await page.waitForFunction((before) => document.getElementById('error')?.textContent !== before, {}, shown);
+    await until(page, `${byId('error')}.textContent !== ${JSON.stringify(shown)}`);
     const gif = await apiRefusal(stack.baseUrl, 'animation.gif');
     expect(gif).toEqual({ status: 415, code: 'UNSUPPORTED_EXTENSION', message: expect.any(String) });
     expect(await textOf(page, 'error')).toBe(`${gif.message} (415 UNSUPPORTED_EXTENSION)`);
@@ -217,7 +279,7 @@ describe('the upload page in Chromium', () => {
     await choose(limited.page, 'file', 'photo.jpg');
     await limited.page.waitForSelector('#result:not([hidden])');
     await choose(limited.page, 'file', 'photo.jpg');
-    await limited.page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '') !== '');
+    await until(limited.page, `${byId('error')}.textContent !== ''`);
     expect(await textOf(limited.page, 'error')).toMatch(/^too many uploads; retry in \d+ s \(429 RATE_LIMITED\)$/);
     await screenshot(limited.page, '7-rate-limited');
     expect(limited.problems).toEqual([refusedInConsole(429)]);
@@ -228,53 +290,11 @@ describe('the upload page in Chromium', () => {
     const page = await browser.newPage();
     page.setDefaultTimeout(BROWSER_TIMEOUT_MS);
     await page.goto(otherOrigin.url);
-    const outcome = await page.evaluate(
-      async (gateway: string, photo: string, replacement: string) => {
-        const blobOf = (base64: string, type: string) => new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type });
-        const form = (blob: Blob, name: string) => {
-          const data = new FormData();
-          data.append('image', blob, name);
-          return data;
-        };
-        const posted = await fetch(`${gateway}/`, { method: 'POST', body: form(blobOf(photo, 'image/jpeg'), 'photo.jpg') });
-        const keys = (await posted.json()) as { image_key: string; delete_key: string; update_key: string; url: string; width: number };
-        const read = await fetch(`${gateway}/${keys.image_key}`);
-        const readBytes = (await read.arrayBuffer()).byteLength;
-        // An image from another origin drawn on a canvas can be read back only with CORS.
-        const image = new Image();
-        image.crossOrigin = 'anonymous';
-        image.src = keys.url;
-        await image.decode();
-        const canvas = document.createElement('canvas');
-        [canvas.width, canvas.height] = [image.naturalWidth, image.naturalHeight];
-        const context = canvas.getContext('2d') as CanvasRenderingContext2D;
-        context.drawImage(image, 0, 0);
-        const pixel = Array.from(context.getImageData(0, 0, 1, 1).data).length;
-        // A custom header and a JSON body: both need a preflight.
-        const patched = await fetch(`${gateway}/${keys.image_key}`, {
-          method: 'PATCH',
-          headers: { 'X-Update-Key': keys.update_key },
-          body: form(blobOf(replacement, 'image/png'), 'replacement.png'),
-        });
-        const newKeys = (await patched.json()) as { delete_key: string; width: number };
-        const deleted = await fetch(`${gateway}/${keys.image_key}`, {
-          method: 'DELETE',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ delete_key: newKeys.delete_key }),
-        });
-        const gone = await fetch(`${gateway}/${keys.image_key}`);
-        return {
-          posted: { status: posted.status, location: posted.headers.get('location'), width: keys.width, imageKey: keys.image_key },
-          read: { status: read.status, etag: read.headers.get('etag'), length: read.headers.get('content-length'), bytes: readBytes },
-          pixel,
-          patched: { status: patched.status, width: newKeys.width },
-          deleted: { status: deleted.status, body: (await deleted.json()) as unknown },
-          gone: { status: gone.status, body: (await gone.json()) as { code: string } },
-        };
-      },
-      stack.baseUrl,
-      (bytesOf['photo.jpg'] ?? Buffer.alloc(0)).toString('base64'),
-      (bytesOf['replacement.png'] ?? Buffer.alloc(0)).toString('base64'),
+    const outcome = await inPage<CrossOriginOutcome>(
+      page,
+      `(${USE_THE_API_FROM_ANOTHER_ORIGIN})(${JSON.stringify(stack.baseUrl)}, ${JSON.stringify(bytesOf['photo.jpg']?.toString('base64'))}, ${JSON.stringify(
+        bytesOf['replacement.png']?.toString('base64'),
+      )})`,
     );
     const photoLength = bytesOf['photo.jpg']?.length ?? 0;
     expect(outcome).toEqual({
