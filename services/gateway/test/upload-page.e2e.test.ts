@@ -170,6 +170,28 @@ const USE_THE_API_FROM_ANOTHER_ORIGIN = `async (gateway, photo, replacement) => 
   };
 }`;
 
+/** The contrast ratio of each visible element's own text with the first opaque background behind it. */
+const CONTRAST_OF_EVERY_TEXT = `(() => {
+  const rgb = (colour) => colour.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const linear = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  const backgroundOf = (element) => {
+    for (let at = element; at !== null; at = at.parentElement) {
+      const [r, g, b, a = 1] = rgb(getComputedStyle(at).backgroundColor);
+      if (a > 0) return [r, g, b];
+    }
+    return [255, 255, 255];
+  };
+  return [...document.querySelectorAll('body *')]
+    .filter((element) => element.checkVisibility() && [...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim() !== ''))
+    .map((element) => {
+      const [light, dark] = [luminance(rgb(getComputedStyle(element).color)), luminance(backgroundOf(element))].sort((a, b) => b - a);
+      return { text: element.textContent.trim().slice(0, 40), ratio: Math.round(((light + 0.05) / (dark + 0.05)) * 100) / 100 };
+    });
+})()`;
+
 describe('the upload page in Chromium', () => {
   it('a person uploads a photo, sees the preview, the link and both keys, copies a key, replaces the image and deletes it', async () => {
     const { page, problems } = await openUploadPage(stack.baseUrl);
@@ -214,7 +236,7 @@ describe('the upload page in Chromium', () => {
     await page.close();
   });
 
-  it('is operable from the keyboard, with a visible focus on every control', async () => {
+  it('is operable from the keyboard with a visible focus on every control, and all its text has AA contrast', async () => {
     const { page, problems } = await openUploadPage(stack.baseUrl);
     await choose(page, 'file', 'photo.jpg');
     await page.waitForSelector('#result:not([hidden])');
@@ -237,6 +259,10 @@ describe('the upload page in Chromium', () => {
       expect.arrayContaining(['file', 'Copy link', 'Copy update key', 'Copy delete key', 'replacement', 'delete']),
     );
     for (const control of reached) expect([control.id, control.outline]).toEqual([control.id, 'solid 3px']);
+    // Every piece of text against what is behind it: at least 4.5:1 (WCAG AA).
+    const contrasts = await inPage<{ text: string; ratio: number }[]>(page, CONTRAST_OF_EVERY_TEXT);
+    expect(contrasts.length).toBeGreaterThan(10);
+    expect(contrasts.filter((shown) => shown.ratio < 4.5)).toEqual([]);
     // Enter on a focused button presses it.
     await page.focus('button[data-copy="link"]');
     await page.keyboard.press('Enter');
