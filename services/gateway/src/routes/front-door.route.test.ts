@@ -50,6 +50,13 @@ describe('Accept decides what GET / is', () => {
   });
 });
 
+it('keeps Vary: Origin beside Accept when CORS_ORIGINS lists origins', async () => {
+  const listing = await startTestGateway({ CORS_ORIGINS: 'https://photos.example' });
+  const page = await listing.request({ method: 'GET', url: '/', headers: { accept: 'text/html', origin: 'https://photos.example' } });
+  expect(page.headers.vary).toBe('Origin, Accept');
+  await listing.close();
+});
+
 describe('the upload page', () => {
   it('says the configured size limit and links its own script and style sheet only', async () => {
     const page = await get('/', { accept: 'text/html' });

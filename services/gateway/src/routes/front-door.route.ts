@@ -101,6 +101,10 @@ export async function frontDoorRoutes(app: FastifyInstance, options: FrontDoorOp
         response: {
           200: {
             description: 'The upload page when Accept prefers text/html; else the JSON front door',
+            headers: {
+              Vary: { type: 'string', description: 'Accept (and Origin when CORS_ORIGINS lists origins)' },
+              'Content-Security-Policy': { type: 'string', description: 'with the upload page: nothing inline, nothing from elsewhere' },
+            },
             content: { 'application/json': { schema: indexJson }, 'text/html': { schema: { type: 'string' } } },
           },
           304: { description: 'The upload page has not changed (If-None-Match)' },
@@ -109,7 +113,8 @@ export async function frontDoorRoutes(app: FastifyInstance, options: FrontDoorOp
       },
     },
     async (request, reply) => {
-      void reply.header('vary', 'Accept');
+      const vary = reply.getHeader('vary');
+      void reply.header('vary', vary === undefined ? 'Accept' : `${String(vary)}, Accept`);
       if (negotiate(request.headers.accept ?? '', ['application/json', 'text/html']) === 'text/html') {
         return sendFile(reply, page, request.headers['if-none-match']);
       }
