@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,7 @@ afterAll(async () => {
   await browser?.close();
   await new Promise((resolve) => otherOrigin?.server.close(resolve));
   await stack?.stop();
+  rmSync(files, { recursive: true, force: true });
 }, 120_000);
 
 interface OpenedPage {
