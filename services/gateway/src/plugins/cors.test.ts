@@ -152,6 +152,15 @@ describe('CORS_ORIGINS set: every origin reads, only those listed (and the gatew
     expect((await gateway.request({ method: 'GET', url: `/${stored.image_key}` })).statusCode).toBe(200);
   });
 
+  it('a write refused for its origin is not counted as a refused key', async () => {
+    gateway = await startTestGateway({ ...ENV, KEY_FAILURE_RATE_LIMIT: '1' });
+    const stored = (await upload(PAGE)).json<Keys>();
+    const deleteWith = (headers: Record<string, string>) =>
+      gateway.request({ method: 'DELETE', url: `/${stored.image_key}`, headers: { 'x-delete-key': stored.delete_key, ...headers } });
+    for (let i = 0; i < 3; i++) expectError(await deleteWith({ origin: OTHER }), 403, 'ORIGIN_NOT_ALLOWED');
+    expect((await deleteWith({ origin: PAGE })).statusCode).toBe(200);
+  });
+
   it('clients that send no Origin (curl, servers) and the gateway’s own upload page write as before', async () => {
     gateway = await startTestGateway(ENV);
     expect((await upload(undefined)).statusCode).toBe(201);
