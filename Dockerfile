@@ -16,6 +16,7 @@ COPY libs libs
 COPY services services
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 RUN npx tsc -b tsconfig.build.json
+# The gateway's upload page (services/gateway/public) is served as written: nothing builds it.
 # valibot (through bull-board) names TypeScript as an optional peer, so the prune keeps it;
 # nothing loads it at run time.
 RUN npm prune --omit=dev --no-audit --no-fund \

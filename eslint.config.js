@@ -10,6 +10,11 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
   },
   {
+    // The upload page's script runs in browsers as a classic script, served as written.
+    files: ['services/gateway/public/**/*.js'],
+    languageOptions: { globals: globals.browser, sourceType: 'script' },
+  },
+  {
     files: ['**/*.ts'],
     extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: {

@@ -110,6 +110,13 @@ describe('the container image, replayed from the Dockerfile', () => {
     const read = await request(stack.url(`/${String(upload.json?.image_key)}`));
     expect([read.status, read.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
     expect(read.body.equals(image)).toBe(true);
+    // The upload page's files (beside the gateway's dist/, not built) are in the image and served.
+    const page = await request(stack.baseUrl, { headers: { accept: 'text/html' } });
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    for (const asset of ['upload.js', 'upload.css', 'icon.svg']) {
+      const served = await request(stack.url(`/assets/${asset}`));
+      expect([asset, served.status, served.body.equals(readFileSync(join(root, 'services/gateway/public', asset)))]).toEqual([asset, 200, true]);
+    }
   }, 180_000);
 
   it("the image's HEALTHCHECK passes on each running service", async () => {

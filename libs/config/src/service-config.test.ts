@@ -48,6 +48,17 @@ describe('service configuration', () => {
     expect(() => loadGatewayConfig({ ...backends, MAX_UPLOAD_BYTES: '1000', UPLOAD_MEMORY_BUDGET_BYTES: '999' })).toThrow(/UPLOAD_MEMORY_BUDGET_BYTES/);
   });
 
+  it('reads CORS_ORIGINS as * (any page writes) or a list of origins, and refuses anything else', () => {
+    expect(loadGatewayConfig(backends).corsWriteOrigins).toBe('*');
+    expect(loadGatewayConfig({ ...backends, CORS_ORIGINS: 'https://a.example, http://127.0.0.1:3000' }).corsWriteOrigins).toEqual([
+      'https://a.example',
+      'http://127.0.0.1:3000',
+    ]);
+    for (const bad of ['https://a.example/path', 'a.example', 'ftp://a.example', 'https://a.example, *', ',']) {
+      expect(() => loadGatewayConfig({ ...backends, CORS_ORIGINS: bad })).toThrow(/CORS_ORIGINS/);
+    }
+  });
+
   it('refuses names that would not be valid buckets or databases', () => {
     expect(() => loadIngestConfig({ ...backends, S3_BUCKET: 'Bad_Bucket' })).toThrow(/S3_BUCKET/);
     expect(() => loadReaperConfig({ ...backends, MONGO_DB_NAME: 'a' })).toThrow(/MONGO_DB_NAME/);

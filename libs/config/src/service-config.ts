@@ -101,6 +101,10 @@ const gatewaySchema = z
     UPLOAD_RATE_LIMIT: integer(60, 0),
     KEY_FAILURE_RATE_LIMIT: integer(30, 0),
     TRUST_PROXY: z.string().min(1).optional(),
+    CORS_ORIGINS: z
+      .string()
+      .refine((value) => value.trim() === '*' || parseOrigins(value) !== undefined, 'must be * or origins (scheme://host[:port]) separated by commas')
+      .default('*'),
     QUEUE_DASHBOARD_CREDENTIALS: z.string().regex(/^[^:]+:.{12,}$/, 'must be user:password with a password of 12 or more characters').optional(),
     STRIP_METADATA: flag(true),
     IDEMPOTENCY_TTL_MS: integer(24 * 3600_000, 1000, 7 * 24 * 3600_000),
@@ -113,6 +117,19 @@ const gatewaySchema = z
     path: ['HEADERS_TIMEOUT_MS'],
     message: 'must not exceed REQUEST_TIMEOUT_MS (the headers are part of the request)',
   });
+
+/** Origins separated by commas, each `scheme://host[:port]` as browsers send it; undefined when one is not. */
+function parseOrigins(value: string): string[] | undefined {
+  const origins = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  const valid = origins.every((origin) => {
+    try {
+      return /^https?:$/.test(new URL(origin).protocol) && new URL(origin).origin === origin;
+    } catch {
+      return false;
+    }
+  });
+  return valid && origins.length > 0 ? origins : undefined;
+}
 
 function parseTrustProxy(value: string | undefined): string[] | number | false {
   if (value === undefined) return false;
@@ -152,6 +169,8 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     stripMetadata: parsed.STRIP_METADATA,
     /** How long the answer to a POST with an Idempotency-Key is given again to a retry. */
     idempotencyTtlMs: parsed.IDEMPOTENCY_TTL_MS,
+    /** Origins whose pages may call POST, PATCH and DELETE (`*`: any); every origin may read. */
+    corsWriteOrigins: parsed.CORS_ORIGINS.trim() === '*' ? ('*' as const) : (parseOrigins(parsed.CORS_ORIGINS) ?? []),
   }));
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

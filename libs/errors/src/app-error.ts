@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   INVALID_IDEMPOTENCY_KEY: { status: 400, retryable: false },
   KEY_MISSING: { status: 401, retryable: false },
   KEY_INVALID: { status: 403, retryable: false },
+  ORIGIN_NOT_ALLOWED: { status: 403, retryable: false },
   NOT_FOUND: { status: 404, retryable: false },
   IMAGE_NOT_FOUND: { status: 404, retryable: false },
   UPLOAD_TIMEOUT: { status: 408, retryable: true },

@@ -12,12 +12,13 @@ import type { ObjectStore } from '@imagehost/storage';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { uploadsInProgressPlugin } from './plugins/uploads-in-progress.js';
 import { openApiPlugin } from './plugins/openapi.js';
+import { corsPlugin } from './plugins/cors.js';
+import { frontDoorRoutes } from './routes/front-door.route.js';
 import { errorHandlerPlugin, sendError } from './plugins/error-handler.js';
 import { deleteRoutes, type PurgeQueue } from './routes/delete.route.js';
 import { replaceRoutes } from './routes/replace.route.js';
 import { uploadRoutes } from './routes/upload.route.js';
 import { viewRoutes } from './routes/view.route.js';
-import { ANY_ROUTE_RESPONSES } from './routes/schemas.js';
 import { ByteBudget } from './uploads/byte-budget.js';
 import type { IngestQueueClient } from './uploads/submit-version.js';
 import type { IdempotentUploads } from './uploads/idempotent-uploads.js';
@@ -46,19 +47,6 @@ const LINGER_MAX_MS = 30_000;
 const CLAIM_MIN_BYTES_PER_SECOND = 128 * 1024;
 /** What refused bodies may turn into garbage, all together, so a burst of them keeps memory flat. */
 const LINGER_BYTES_PER_100_MS = 1024 * 1024;
-
-const indexSchema = {
-  summary: 'Where to start',
-  response: {
-    200: {
-      description: 'How to upload, and where this document is',
-      type: 'object',
-      required: ['service', 'upload', 'openapi'],
-      properties: { service: { type: 'string' }, upload: { type: 'string' }, openapi: { type: 'string' } },
-    },
-    ...ANY_ROUTE_RESPONSES,
-  },
-};
 
 /**
  * The gateway as a fastify app that is not listening: `server.ts` listens, tests inject.
@@ -118,6 +106,8 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   // is a 404, a bad DELETE body a MALFORMED_BODY): route schemas describe input, never validate it.
   app.setValidatorCompiler(() => () => true);
   await app.register(openApiPlugin);
+  // Before every hook that can refuse, so refusals carry the CORS headers too.
+  await app.register(corsPlugin, { writeOrigins: config.corsWriteOrigins, publicBaseUrl: config.publicBaseUrl });
 
   await app.register(rateLimitPlugin, {
     uploadsPerMinute: config.rateLimits.uploadsPerMinute,
@@ -154,7 +144,9 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   metrics.versionCache.readBytesFrom(() => cache.bytesHeld);
   const liveRecords = new FreshLookups((keys) => deps.images.findLiveMany(keys));
   metrics.readUploadMemoryFrom(budget);
-  app.get('/', { schema: indexSchema }, async () => ({ service: 'imagehost', upload: 'POST / (multipart/form-data, file part "image")', openapi: '/openapi.json' }));
+  await app.register(async (scope) => {
+    await frontDoorRoutes(scope, { maxUploadBytes: config.maxUploadBytes, publicBaseUrl: config.publicBaseUrl });
+  });
   const uploads = {
     metrics,
     objects: deps.objects,

@@ -8,6 +8,7 @@ export {
   redisUrlFromEnvironment,
   s3FromEnvironment,
 } from './environment.js';
+export { debianTool, type DebianTool } from './local/debian-packages.js';
 export { pingRedis, startLocalRedis } from './local/redis.js';
 export { pingMongo, startLocalMongo } from './local/mongo-java-server.js';
 export { pingS3 } from './local/minio.js';

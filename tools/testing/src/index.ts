@@ -63,3 +63,4 @@ export { readRss } from './process-memory.js';
 export { TEST_RUN_VARIABLE, killLeftoverProcesses, testRunMarker } from './leftover-processes.js';
 export { FaultProxy, type FaultMode, type FaultProxyStats, type FaultTarget } from './fault-proxy.js';
 export { PHOTO_SECRETS, jpegSegment, phoneExif, phonePhotoJpeg, phonePhotoPng, pngChunkTypes, withJpegSegments } from './photo-metadata.js';
+export { chromiumExecutable, launchChromium } from './browser.js';

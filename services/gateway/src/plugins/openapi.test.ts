@@ -36,7 +36,18 @@ it('is served at /openapi.json as OpenAPI 3.1, the document the app generates', 
 
 it('describes every route of the public port, and no other', () => {
   expect(operations().map(({ route }) => route).sort()).toEqual(
-    ['GET /', 'POST /', 'GET /openapi.json', 'GET /{imageKey}', 'HEAD /{imageKey}', 'PATCH /{imageKey}', 'DELETE /{imageKey}'].sort(),
+    [
+      'GET /',
+      'POST /',
+      'GET /openapi.json',
+      'GET /assets/upload.js',
+      'GET /assets/upload.css',
+      'GET /assets/icon.svg',
+      'GET /{imageKey}',
+      'HEAD /{imageKey}',
+      'PATCH /{imageKey}',
+      'DELETE /{imageKey}',
+    ].sort(),
   );
 });
 
@@ -45,6 +56,9 @@ describe('statuses that come from the server, hooks and limits, not from a handl
     // Any request: the server's time limits, and an unexpected failure.
     'GET /': [408, 500],
     'GET /openapi.json': [408, 500],
+    'GET /assets/upload.js': [408, 500],
+    'GET /assets/upload.css': [408, 500],
+    'GET /assets/icon.svg': [408, 500],
     // Bodies: size limits; uploads and keys: rate limits; every backend: outages.
     'POST /': [408, 413, 429, 500, 503],
     'PATCH /{imageKey}': [408, 413, 429, 500, 503],

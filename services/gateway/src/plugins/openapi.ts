@@ -17,7 +17,11 @@ export const openApiPlugin = fp(
         info: {
           title: 'imagehost',
           version: '1.0.0',
-          description: 'A free public image host. The keys returned at upload are capabilities: keep them to replace or delete the image.',
+          description: [
+            'A free public image host. The keys returned at upload are capabilities: keep them to replace or delete the image.',
+            'Browsers: GET and HEAD are readable by pages of any origin (CORS, no credentials); POST, PATCH and DELETE by pages of the origins in CORS_ORIGINS (any by default), others get 403 ORIGIN_NOT_ALLOWED.',
+            'OPTIONS preflights are answered with 204 by every path without touching a backend. GET / with an Accept that prefers text/html is an upload page.',
+          ].join(' '),
         },
       },
       // The gateway's HEAD route is its own (fastify adds none), so it belongs in the document.

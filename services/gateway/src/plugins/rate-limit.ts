@@ -45,7 +45,7 @@ function refusal(what: string, resetMs: number): AppError {
 }
 
 /**
- * Per-address limits on uploads and on refused keys, counted by `@fastify/rate-limit` in
+ * Per-address limits on uploads and on refused keys (401/403 for a missing or wrong key), counted by `@fastify/rate-limit` in
  * fixed windows that start at a client's first counted request. Uploads are counted before
  * their body is read; a client that used up its key failures is refused before its PATCH or
  * DELETE is looked at, so guessing keys costs attempts.
@@ -81,8 +81,14 @@ export const rateLimitPlugin = fp(
         }
       }
     });
-    app.addHook('onResponse', async (request, reply) => {
-      if ((request.method === 'PATCH' || request.method === 'DELETE') && (reply.statusCode === 401 || reply.statusCode === 403)) {
+    // Only a missing or wrong key is counted: another 403 (a page of an origin outside
+    // CORS_ORIGINS) guesses nothing.
+    const keyRefused = new WeakSet<FastifyRequest>();
+    app.addHook('onError', async (request, _reply, error) => {
+      if (error instanceof AppError && (error.code === 'KEY_MISSING' || error.code === 'KEY_INVALID')) keyRefused.add(request);
+    });
+    app.addHook('onResponse', async (request) => {
+      if ((request.method === 'PATCH' || request.method === 'DELETE') && keyRefused.has(request)) {
         await keyFailures?.(request);
       }
     });

@@ -87,6 +87,8 @@ export const ANY_ROUTE_RESPONSES = {
   500: errorResponse('An unexpected failure (logged)'),
 } as const;
 
+const ORIGIN_REFUSED = 'A page from an origin not in CORS_ORIGINS (ORIGIN_NOT_ALLOWED), before the body is read';
+
 /**
  * What POST and PATCH answer about the upload itself, its limits, and the backends it needs.
  * A refusal sent before the body is read comes with `Connection: close` once the rest of the
@@ -99,6 +101,7 @@ export const UPLOAD_RESPONSES = {
     $ref: 'ClientTimeout#',
   },
   400: errorResponse('No image part, a file under another name, several files, an empty file, a bad filename or malformed multipart'),
+  403: errorResponse(ORIGIN_REFUSED),
   413: errorResponse('Larger than MAX_UPLOAD_BYTES'),
   415: errorResponse('Not multipart, an extension other than jpg/jpeg/png, or bytes that are neither JPEG nor PNG'),
   422: errorResponse('A JPEG/PNG that does not decode, whose metadata is malformed, or has more than MAX_IMAGE_PIXELS pixels'),
@@ -112,7 +115,7 @@ export const UPLOAD_RESPONSES = {
 /** The key given to PATCH and DELETE: its absence, its mismatch, and the limit on failed keys. */
 export const KEY_RESPONSES = {
   401: errorResponse('No key'),
-  403: errorResponse('The key does not match this image; nothing changed'),
+  403: errorResponse(`The key does not match this image (KEY_INVALID), or ${ORIGIN_REFUSED.charAt(0).toLowerCase()}${ORIGIN_REFUSED.slice(1)}; nothing changed`),
   404: errorResponse('Unknown, deleted or malformed image key'),
   429: errorResponse('Too many refused keys from this client', RATE_LIMIT_HEADERS),
 } as const;

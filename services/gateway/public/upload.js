@@ -1,0 +1,143 @@
+// The upload page: one upload at a time through the API the page documents. Every refusal is
+// shown with the message of the API's JSON error.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const form = $('upload-form');
+  const fileInput = $('file');
+  const progress = $('progress');
+  const status = $('status');
+  const error = $('error');
+  const result = $('result');
+  const current = { imageKey: '', updateKey: '', deleteKey: '' };
+  let busy = false;
+
+  function say(text) {
+    error.textContent = '';
+    status.textContent = text;
+  }
+
+  function fail(text) {
+    status.textContent = '';
+    error.textContent = text;
+  }
+
+  /** The API's own message when the answer is its JSON error, else what went wrong. */
+  function messageOf(xhr) {
+    try {
+      const body = JSON.parse(xhr.responseText);
+      if (body && typeof body.message === 'string') return `${body.message} (${xhr.status} ${body.code || body.error || ''})`.trim();
+    } catch {
+      // not JSON: fall through
+    }
+    return xhr.status === 0 ? 'The server could not be reached; try again.' : `The server answered ${xhr.status}.`;
+  }
+
+  /** Sends a request with upload progress; resolves with the XMLHttpRequest once answered. */
+  function send(method, url, body, headers) {
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(method, url);
+      xhr.setRequestHeader('Accept', 'application/json');
+      for (const [name, value] of Object.entries(headers || {})) xhr.setRequestHeader(name, value);
+      xhr.upload.addEventListener('progress', (event) => {
+        if (event.lengthComputable) progress.value = Math.round((event.loaded / event.total) * 100);
+      });
+      xhr.addEventListener('loadend', () => resolve(xhr));
+      xhr.send(body);
+    });
+  }
+
+  function show(answer) {
+    current.imageKey = answer.image_key;
+    current.updateKey = answer.update_key;
+    current.deleteKey = answer.delete_key;
+    $('link').value = answer.url;
+    $('update-key').value = answer.update_key;
+    $('delete-key').value = answer.delete_key;
+    const preview = $('preview');
+    // A fresh query each time, so a replacement is not shown from the cache.
+    preview.src = `${answer.url}?v=${encodeURIComponent(answer.update_key.slice(0, 8))}`;
+    result.hidden = false;
+  }
+
+  async function upload(file, replacing) {
+    if (!file || busy) return;
+    busy = true;
+    progress.value = 0;
+    say(`${replacing ? 'Replacing with' : 'Uploading'} ${file.name}…`);
+    const data = new FormData();
+    data.append('image', file, file.name);
+    const xhr = replacing
+      ? await send('PATCH', `/${encodeURIComponent(current.imageKey)}`, data, { 'X-Update-Key': current.updateKey })
+      : await send('POST', '/', data);
+    busy = false;
+    if (xhr.status === 200 || xhr.status === 201 || xhr.status === 202) {
+      const answer = JSON.parse(xhr.responseText);
+      show(answer);
+      progress.value = 100;
+      const pending = xhr.status === 202 ? ' It is still being processed and will show in a moment.' : '';
+      say(`${replacing ? 'Replaced' : 'Uploaded'}: ${answer.width && answer.height ? `${answer.width} × ${answer.height}, ` : ''}${answer.bytes} bytes. The keys are below.${pending}`);
+    } else {
+      progress.value = 0;
+      fail(messageOf(xhr));
+    }
+  }
+
+  async function remove() {
+    if (busy || !current.imageKey) return;
+    if (!window.confirm('Delete this image for good? It cannot be restored.')) return;
+    busy = true;
+    const xhr = await send('DELETE', `/${encodeURIComponent(current.imageKey)}`, JSON.stringify({ delete_key: current.deleteKey }), {
+      'Content-Type': 'application/json',
+    });
+    busy = false;
+    if (xhr.status === 200) {
+      result.hidden = true;
+      current.imageKey = '';
+      $('preview').removeAttribute('src');
+      say('Deleted. The link no longer works.');
+      fileInput.focus();
+    } else {
+      fail(messageOf(xhr));
+    }
+  }
+
+  async function copy(id) {
+    const field = $(id);
+    try {
+      await navigator.clipboard.writeText(field.value);
+    } catch {
+      // No clipboard API (a page over plain HTTP): copy the selected text instead.
+      field.select();
+      document.execCommand('copy');
+    }
+    say(`Copied the ${field.labels[0].textContent.split(' (')[0].toLowerCase()}.`);
+  }
+
+  fileInput.addEventListener('change', () => {
+    void upload(fileInput.files[0], false);
+    fileInput.value = '';
+  });
+  $('replacement').addEventListener('change', (event) => {
+    void upload(event.target.files[0], true);
+    event.target.value = '';
+  });
+  $('delete').addEventListener('click', () => void remove());
+  for (const button of document.querySelectorAll('button.copy')) button.addEventListener('click', () => void copy(button.dataset.copy));
+  form.addEventListener('submit', (event) => event.preventDefault());
+  $('replace-form').addEventListener('submit', (event) => event.preventDefault());
+
+  // Dropping a file anywhere on the upload area uploads it.
+  form.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    form.classList.add('dragging');
+  });
+  form.addEventListener('dragleave', () => form.classList.remove('dragging'));
+  form.addEventListener('drop', (event) => {
+    event.preventDefault();
+    form.classList.remove('dragging');
+    void upload(event.dataTransfer.files[0], false);
+  });
+})();
