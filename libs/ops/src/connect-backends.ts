@@ -5,7 +5,7 @@ import { ImageRepository, connectDatabase } from '@imagehost/db';
 import { createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
-import { createBackendCallMetrics } from './metrics.js';
+import { createBackendCallMetrics, type BackendCallObserver } from './metrics.js';
 import { backendChecks, type ReadinessCheck } from './ops-server.js';
 import { prepareInBackground } from './prepare-in-background.js';
 import { queueTelemetry, stopTracing } from './tracing.js';
@@ -19,6 +19,8 @@ export interface ServiceBackends {
   readonly reapQueue: ReapQueue;
   /** For short commands outside BullMQ (readiness, rate limits, locks); fails fast. */
   readonly redis: Redis;
+  /** Records a Redis call a request waits on (`observeRedisCall`); undefined without a registry. */
+  readonly observeRedisCall: BackendCallObserver | undefined;
   /**
    * Starts the start-up work in the background (indexes, the bucket, and `alsoPrepare`) and
    * returns the readiness checks: every backend answers and that work is done. A backend that
@@ -61,6 +63,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
     ingestQueue,
     reapQueue,
     redis,
+    observeRedisCall: calls?.redis,
     prepareInBackground: (alsoPrepare) => [
       ...backendChecks({ redis, images, objects }),
       prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket(), alsoPrepare?.()])),

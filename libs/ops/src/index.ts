@@ -1,4 +1,13 @@
-export { createBackendCallMetrics, createJobMetrics, createRegistry, registerQueueMetrics, type JobMetrics, type ObservedQueue } from './metrics.js';
+export {
+  createBackendCallMetrics,
+  createJobMetrics,
+  createRegistry,
+  observeRedisCall,
+  registerQueueMetrics,
+  type BackendCallObserver,
+  type JobMetrics,
+  type ObservedQueue,
+} from './metrics.js';
 export { backendChecks, startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops-server.js';
 export { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './queue-dashboard.js';
 export { observeWorker } from './observe-worker.js';

@@ -168,23 +168,43 @@ export function createJobMetrics(registry: Registry) {
 export type JobMetrics = ReturnType<typeof createJobMetrics>;
 
 /**
- * Latency and outcome of every MongoDB and S3 call, by operation (`find`, `PutObject`…):
- * `unavailable` counts outages, `error` refusals such as a duplicate key.
+ * Latency and outcome of every MongoDB and S3 call, and of the Redis calls a request waits
+ * on, by operation (`find`, `PutObject`, `enqueue ingest`…): `unavailable` counts outages and
+ * deadlines passed, `error` refusals such as a duplicate key.
  */
 export function createBackendCallMetrics(registry: Registry) {
   const calls = new Histogram({
     name: 'imagehost_backend_call_duration_seconds',
-    help: 'Duration of calls to MongoDB and S3, by backend, operation and outcome (ok, error, unavailable)',
+    help: 'Duration of calls to MongoDB, S3 and (on a request) Redis, by backend, operation and outcome (ok, error, unavailable)',
     labelNames: ['backend', 'operation', 'outcome'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
     registers: [registry],
   });
   const observer =
-    (backend: 'mongodb' | 's3') =>
+    (backend: 'mongodb' | 's3' | 'redis') =>
     (operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number): void => {
       calls.observe({ backend, operation, outcome }, seconds);
       recordCall(backend, operation, outcome, seconds);
     };
-  return { mongodb: observer('mongodb'), s3: observer('s3') };
+  return { mongodb: observer('mongodb'), s3: observer('s3'), redis: observer('redis') };
 }
 
+
+/** How a call to a backend ended and how long it took (the metrics and tracing observers). */
+export type BackendCallObserver = (operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number) => void;
+
+/**
+ * Times a Redis call a request waits on: any failure of a short command there (refused,
+ * deadline passed) is an outage to the request.
+ */
+export async function observeRedisCall<T>(observe: BackendCallObserver | undefined, operation: string, call: Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    const result = await call;
+    observe?.(operation, 'ok', (performance.now() - started) / 1000);
+    return result;
+  } catch (error) {
+    observe?.(operation, 'unavailable', (performance.now() - started) / 1000);
+    throw error;
+  }
+}

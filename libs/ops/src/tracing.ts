@@ -68,7 +68,7 @@ export async function stopTracing(): Promise<void> {
  * A finished backend call as a child span of whatever is active (a request, a job): the
  * call's observers see it after the fact, so the span is started in the past.
  */
-export function recordCall(backend: 'mongodb' | 's3', operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number): void {
+export function recordCall(backend: 'mongodb' | 's3' | 'redis', operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number): void {
   // Only inside a request or a job: readiness probes would each start a trace of their own.
   if (provider === undefined || trace.getActiveSpan() === undefined) return;
   const endTime = Date.now();

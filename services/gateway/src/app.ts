@@ -6,7 +6,7 @@ import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
 import { logDestination, loggerOptions } from '@imagehost/logging';
-import { nameRequestSpan } from '@imagehost/ops';
+import { nameRequestSpan, type BackendCallObserver } from '@imagehost/ops';
 import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
@@ -35,6 +35,8 @@ export interface GatewayDeps {
   readonly idempotentUploads?: Pick<IdempotentUploads, 'assertAvailable' | 'run'>;
   /** Rate-limit counters shared by every replica; per process when absent (tests). */
   readonly rateLimitRedis?: Redis;
+  /** Times the Redis calls of the rate limits (production: the backend call histogram). */
+  readonly observeRedisCall?: BackendCallObserver | undefined;
   readonly metrics: GatewayMetrics;
   /** Milliseconds since the epoch (`Date.now` in production). */
   readonly clock: () => number;
@@ -114,6 +116,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     keyFailuresPer10Minutes: config.rateLimits.keyFailuresPer10Minutes,
     redis: deps.rateLimitRedis,
     keyPrefix: config.queuePrefix,
+    observeRedisCall: deps.observeRedisCall,
   });
   await app.register(uploadsInProgressPlugin, { perClient: config.uploadsInProgressPerClient });
   app.addHook('onRequest', async (request) => {

@@ -6,6 +6,7 @@ import {
   createRegistry,
   exitOnSignalWhileStarting,
   mountQueueDashboard,
+  observeRedisCall,
   registerQueueMetrics,
   shutDownGracefullyOnSignal,
   startOpsServer,
@@ -33,12 +34,14 @@ async function main(): Promise<void> {
   // ready and requests that need them get 503 at once, and it recovers without a restart.
   const backends = connectBackends(config, log, registry);
   const { images, objects, ingestQueue: queue, reapQueue, redis } = backends;
-  const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready', config.redisDeadlineMs);
+  const { observeRedisCall: observeRedis } = backends;
+  const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready', { enqueueDeadlineMs: config.redisDeadlineMs, observeRedisCall: observeRedis });
   const checks = backends.prepareInBackground(() => ingest.ready());
 
   registerQueueMetrics(registry, [queue, reapQueue]);
   const purges = {
-    purgeImage: (imageKey: string, requestId: string) => within(config.redisDeadlineMs, enqueueReap(reapQueue, { target: 'image', imageKey, requestId })),
+    purgeImage: (imageKey: string, requestId: string) =>
+      observeRedisCall(observeRedis, 'enqueue reap', within(config.redisDeadlineMs, enqueueReap(reapQueue, { target: 'image', imageKey, requestId }))),
   };
   const idempotentUploads = new IdempotentUploads(redis, {
     keyPrefix: config.queuePrefix,
@@ -47,8 +50,9 @@ async function main(): Promise<void> {
     // enqueue and the wait for ingest, with room to spare.
     claimMs: config.ingestWaitMs + 2 * config.s3.timeoutMs + 5_000,
     log,
+    observeRedisCall: observeRedis,
   });
-  const app = await buildApp(config, { images, objects, ingest, purges, idempotentUploads, rateLimitRedis: redis, metrics, clock: Date.now });
+  const app = await buildApp(config, { images, objects, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({
     host: config.ops.host,

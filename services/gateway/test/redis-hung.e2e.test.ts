@@ -72,6 +72,11 @@ async function ridesThroughAHang(stack: TestStack, hang: () => void, thaw: () =>
     expect(metricSample(metrics, 'imagehost_backend_up', { backend: 'redis' })).toBe(0);
     expect(metricSample(metrics, 'imagehost_backend_up', { backend: 'mongodb' })).toBe(1);
     expect(metricSample(metrics, 'imagehost_http_request_duration_seconds_count', { method: 'POST', status_code: '503' })).toBeGreaterThanOrEqual(3);
+    // Each refusal is a Redis call that passed its deadline, timed by operation.
+    const rateLimitCalls = { backend: 'redis', operation: 'rate limit uploads' };
+    expect(metricSample(metrics, 'imagehost_backend_call_duration_seconds_count', { ...rateLimitCalls, outcome: 'unavailable' })).toBeGreaterThanOrEqual(3);
+    expect(metricSample(metrics, 'imagehost_backend_call_duration_seconds_count', { ...rateLimitCalls, outcome: 'ok' })).toBeGreaterThanOrEqual(2);
+    expect(metricSample(metrics, 'imagehost_backend_call_duration_seconds_count', { backend: 'redis', operation: 'enqueue ingest', outcome: 'ok' })).toBeGreaterThanOrEqual(2);
 
     // A DELETE needs MongoDB only; its purge is queued best-effort within the deadline.
     const { value: deletion, ms: deleteMs } = await timed(() => remove(stack, doomed.json));

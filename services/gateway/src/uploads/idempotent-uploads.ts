@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '@imagehost/errors';
 import type { Logger } from '@imagehost/logging';
+import { observeRedisCall, type BackendCallObserver } from '@imagehost/ops';
 import { deriveIdempotencySecrets, seal, unseal, type IdempotencySecrets } from './idempotency-key.js';
 import type { UploadAnswer } from './submit-version.js';
 
@@ -34,6 +35,7 @@ export interface IdempotentUploadsOptions {
    */
   readonly claimMs: number;
   readonly log: Logger;
+  readonly observeRedisCall?: BackendCallObserver | undefined;
 }
 
 /** What a POST with an Idempotency-Key ended in: its own answer, or the first request's given again. */
@@ -75,10 +77,10 @@ export class IdempotentUploads {
     let pollMs = FIRST_POLL_MS;
     for (;;) {
       const claim = JSON.stringify({ state: 'running', claim: randomUUID(), check: secrets.check } satisfies IdempotencyRecord);
-      if ((await this.call(this.redis.set(redisKey, claim, 'PX', this.options.claimMs, 'NX'))) === 'OK') {
+      if ((await this.call('idempotency claim', this.redis.set(redisKey, claim, 'PX', this.options.claimMs, 'NX'))) === 'OK') {
         return { answer: await this.answerFirst(redisKey, claim, secrets, submit), replayed: false };
       }
-      const stored = await this.call(this.redis.get(redisKey));
+      const stored = await this.call('idempotency read', this.redis.get(redisKey));
       // Gone between the two calls (a claim lapsed or was dropped): claim it again.
       if (stored === null) continue;
       const record = JSON.parse(stored) as IdempotencyRecord;
@@ -103,7 +105,7 @@ export class IdempotentUploads {
       answer = await submit();
     } catch (error) {
       // Nothing was created: a retry runs afresh.
-      await this.call(this.redis.eval(DROP_CLAIM, 1, redisKey, claim)).catch(() => undefined);
+      await this.call('idempotency drop', this.redis.eval(DROP_CLAIM, 1, redisKey, claim)).catch(() => undefined);
       throw error;
     }
     const record = JSON.stringify({
@@ -114,7 +116,7 @@ export class IdempotentUploads {
     // The image exists and this client gets its keys whatever happens here; only a retry
     // after a failure here (the claim then lapses) would create a second image.
     try {
-      const kept = await this.call(this.redis.eval(ANSWER_CLAIM, 1, redisKey, claim, record, this.options.ttlMs));
+      const kept = await this.call('idempotency answer', this.redis.eval(ANSWER_CLAIM, 1, redisKey, claim, record, this.options.ttlMs));
       if (kept !== 1) this.options.log.warn({ imageKey: answer.body.image_key }, 'an idempotent upload outlasted its claim; a retry may create another image');
     } catch (error) {
       this.options.log.warn({ imageKey: answer.body.image_key, err: error instanceof Error ? error.message : String(error) }, 'could not keep an idempotent answer');
@@ -122,10 +124,10 @@ export class IdempotentUploads {
     return answer;
   }
 
-  private async call<T>(command: Promise<T>): Promise<T> {
+  private async call<T>(operation: string, command: Promise<T>): Promise<T> {
     try {
       // The client bounds each command (REDIS_DEADLINE_MS): a hung Redis is a 503 here.
-      return await command;
+      return await observeRedisCall(this.options.observeRedisCall, operation, command);
     } catch (error) {
       throw unavailable(error);
     }

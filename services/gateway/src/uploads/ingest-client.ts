@@ -2,7 +2,7 @@ import type { QueueEvents } from 'bullmq';
 import { AppError } from '@imagehost/errors';
 import { decodeJobFailure, enqueueIngest, ingestJobId, isWaitTimeout, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
-import { within } from '@imagehost/ops';
+import { observeRedisCall, within, type BackendCallObserver } from '@imagehost/ops';
 import type { GatewayMetrics } from '../metrics.js';
 
 /** A job on the ingest queue, as `enqueue` returns it. */
@@ -25,8 +25,11 @@ export class IngestClient {
     private readonly metrics: GatewayMetrics,
     /** Whether Redis answers right now (a fail-fast client's view of it). */
     private readonly redisReachable: () => boolean,
-    /** How long an add may take before the upload is answered 503 (REDIS_DEADLINE_MS). */
-    private readonly enqueueDeadlineMs: number,
+    private readonly options: {
+      /** How long an add may take before the upload is answered 503 (REDIS_DEADLINE_MS). */
+      readonly enqueueDeadlineMs: number;
+      readonly observeRedisCall?: BackendCallObserver | undefined;
+    },
   ) {
     // BullMQ's wait for a job puts a 'closing' listener on the queue until the job finishes:
     // one per upload in flight, removed when its wait ends. Past ten at once Node would log
@@ -62,7 +65,7 @@ export class IngestClient {
     try {
       // A hung Redis may still run the add once it wakes: the job then finds its object gone
       // (removed by the caller on this error) and fails without recording anything.
-      return await within(this.enqueueDeadlineMs, enqueueIngest(this.queue, data));
+      return await observeRedisCall(this.options.observeRedisCall, 'enqueue ingest', within(this.options.enqueueDeadlineMs, enqueueIngest(this.queue, data)));
     } catch (error) {
       throw new AppError('BACKEND_UNAVAILABLE', 'the ingest queue is unavailable', { cause: error, retryAfterSeconds: 5 });
     }
