@@ -9,6 +9,7 @@ import {
   metricSample,
   request,
   testBackendSettings,
+  timed,
   uploadImage,
   waitFor,
   type HttpResult,
@@ -102,12 +103,6 @@ let seed = 0;
 async function freshPng(): Promise<Buffer> {
   seed += 1;
   return fixtures.rgbPng(8 + (seed % 50), 8 + Math.floor(seed / 50));
-}
-
-async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - started };
 }
 
 describe('Redis', () => {

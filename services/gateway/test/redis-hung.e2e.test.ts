@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startLocalRedis } from '@imagehost/backends';
-import { FaultProxy, TestStack, fixtures, metricSample, request, testBackendSettings, uploadImage, waitFor, type HttpResult } from '@imagehost/testing';
+import { FaultProxy, TestStack, fixtures, metricSample, request, testBackendSettings, timed, uploadImage, waitFor, type HttpResult } from '@imagehost/testing';
 
 // A Redis that hangs (a partition without resets, a frozen server) rather than refusing:
 // connections stay open and commands get no answer. Uploads must be refused 503 within
@@ -27,12 +27,6 @@ let seed = 0;
 async function freshPng(): Promise<Buffer> {
   seed += 1;
   return fixtures.rgbPng(9 + (seed % 40), 9 + Math.floor(seed / 40));
-}
-
-async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - started };
 }
 
 async function remove(stack: TestStack, json: HttpResult['json']): Promise<HttpResult> {

@@ -46,6 +46,13 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 /** The sum of a Prometheus metric's samples whose labels include `labels`, from `/metrics` text. */
+/** Runs `run` and says how long it took, for bounds on what a client waits. */
+export async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await run();
+  return { value, ms: performance.now() - started };
+}
+
 export function metricSample(metrics: string, name: string, labels: Record<string, string> = {}): number {
   let total = 0;
   for (const line of metrics.split('\n')) {
