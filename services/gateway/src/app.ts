@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
+import type { RedisClient } from '@imagehost/jobs';
 import { loggerOptions } from '@imagehost/logging';
 import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
@@ -29,7 +29,7 @@ export interface GatewayDeps {
   readonly ingest: IngestQueueClient;
   readonly purges: PurgeQueue;
   /** Rate-limit counters shared by every replica; per process when absent (tests). */
-  readonly rateLimitRedis?: Redis;
+  readonly rateLimitRedis?: RedisClient;
   readonly metrics: GatewayMetrics;
   /** Milliseconds since the epoch (`Date.now` in production). */
   readonly clock: () => number;

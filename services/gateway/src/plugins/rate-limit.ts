@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagehost/jobs';
 import { AppError } from '@imagehost/errors';
 import { isUploadRequest } from './uploads-in-progress.js';
 
@@ -15,7 +15,7 @@ export interface RateLimitOptions {
    * (in-process tests). While Redis does not answer, requests go through: an outage must not
    * turn into a refusal of service, and uploads fail on their own without the queue.
    */
-  readonly redis?: Redis;
+  readonly redis?: RedisClient;
   /** Keeps the counters apart from the queues' keys in a shared Redis. */
   readonly keyPrefix: string;
 }
