@@ -9,6 +9,7 @@ export {
   s3FromEnvironment,
 } from './environment.js';
 export { pingRedis } from './local/redis.js';
+export { startLocalRedisCluster, startLocalRedisSentinels, type LocalRedisCluster, type LocalRedisSentinels, type RedisNodeProcess } from './local/redis-topologies.js';
 export { pingMongo, startLocalMongo } from './local/mongo-java-server.js';
 export { pingS3 } from './local/minio.js';
 export { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './local/go-binaries.js';
