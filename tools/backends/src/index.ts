@@ -11,7 +11,7 @@ export {
 export { pingRedis } from './local/redis.js';
 export { startLocalRedisCluster, startLocalRedisSentinels, type LocalRedisCluster, type LocalRedisSentinels, type RedisNodeProcess } from './local/redis-topologies.js';
 export { pingMongo, startLocalMongo } from './local/mongo-java-server.js';
-export { pingS3 } from './local/minio.js';
+export { pingS3, startLocalMinio } from './local/minio.js';
 export { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './local/go-binaries.js';
 export { MONGO_IMAGE, REDIS_IMAGE } from './containers.js';
 export { BackendUnavailableError, type BackendSettings, type BackendSource, type Backends, type S3Settings } from './types.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { backendEnvironment } from '@imagehost/backends';
+import { backendEnvironment, type S3Settings } from '@imagehost/backends';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
 import { loadRedisConfig, type RedisTopology } from '@imagehost/config';
 import { INGEST_QUEUE, REAP_QUEUE, bullmqConnection } from '@imagehost/jobs';
@@ -143,6 +143,8 @@ export interface StackOptions {
    * single server, for the services and for the stack's own view of the queues.
    */
   readonly redisEnv?: Readonly<Record<string, string>>;
+  /** An S3 server that replaces the suite's, for the services and the stack's own view of the bucket. */
+  readonly s3?: Omit<S3Settings, 'bucket'>;
 }
 
 /**
@@ -163,9 +165,10 @@ export class TestStack {
     readonly env: Readonly<Record<string, string>>,
     readonly baseUrl: string,
     redis: RedisTopology,
+    s3: Omit<S3Settings, 'bucket'>,
   ) {
     const settings = testBackendSettings();
-    this.objects = new ObjectStore({ ...settings.s3, bucket: env.S3_BUCKET ?? '' });
+    this.objects = new ObjectStore({ ...s3, bucket: env.S3_BUCKET ?? '' });
     this.connection = connectDatabase({ url: settings.mongoUrl, dbName: env.MONGO_DB_NAME ?? '' });
     this.images = new ImageRepository(this.connection);
     const [ingest, reap] = [bullmqConnection(redis, { maxRetriesPerRequest: null }), bullmqConnection(redis, { maxRetriesPerRequest: null })];
@@ -177,7 +180,8 @@ export class TestStack {
   }
 
   static async start(options: StackOptions = {}): Promise<TestStack> {
-    const settings = testBackendSettings();
+    const suite = testBackendSettings();
+    const settings = options.s3 === undefined ? suite : { ...suite, s3: { ...options.s3, bucket: suite.s3.bucket } };
     const port = await freePort();
     const env = {
       ...backendEnvironment(settings),
@@ -197,7 +201,7 @@ export class TestStack {
       ...options.env,
     };
     const redis = options.redisEnv === undefined ? ({ kind: 'server', url: settings.redisUrl } as const) : loadRedisConfig(env).redis;
-    const stack = new TestStack(env, `http://127.0.0.1:${port}`, redis);
+    const stack = new TestStack(env, `http://127.0.0.1:${port}`, redis, settings.s3);
     await stack.objects.ensureBucket();
     try {
       for (const name of options.services ?? ['gateway', 'ingest', 'reaper']) await stack.startService(name);

@@ -91,9 +91,11 @@ export async function startLocalRedisCluster(dataDir: string, primaries = 3): Pr
 export interface LocalRedisSentinels {
   /** The name the Sentinels monitor the primary under. */
   readonly name: string;
-  readonly primary: RedisNodeProcess;
-  readonly replica: RedisNodeProcess;
+  /** The primary and its replica, as started (a failover swaps their roles). */
+  readonly dataNodes: readonly [RedisNodeProcess, RedisNodeProcess];
   readonly sentinels: readonly RedisNodeProcess[];
+  /** The data node the Sentinels name as primary now, and the other one. */
+  readonly roles: () => Promise<{ primary: RedisNodeProcess; replica: RedisNodeProcess }>;
   readonly stop: () => Promise<void>;
 }
 
@@ -148,7 +150,16 @@ export async function startLocalRedisSentinels(dataDir: string, options: { name?
     for (const sentinel of sentinels) {
       await waitForAnswer(sentinel.port, ['SENTINEL', 'MASTER', name], (answer) => /num-other-sentinels,2\b/.test(answer) && /num-slaves,1\b/.test(answer), 'the Sentinels finding each other');
     }
-    return { name, primary, replica, sentinels, stop: () => stopAll(started) };
+    const roles = async () => {
+      const asker = new Redis({ host: sentinels[0]?.host, port: sentinels[0]?.port, maxRetriesPerRequest: 1 });
+      try {
+        const [, port] = (await asker.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
+        return Number(port) === primary.port ? { primary, replica } : { primary: replica, replica: primary };
+      } finally {
+        asker.disconnect();
+      }
+    };
+    return { name, dataNodes: [primary, replica], sentinels, roles, stop: () => stopAll(started) };
   } catch (error) {
     await stopAll(started);
     throw error;
