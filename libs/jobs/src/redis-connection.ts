@@ -18,14 +18,13 @@ export interface RedisClientOptions {
   readonly connectTimeout?: number;
 }
 
-/** The node options of a topology: where it is for a server or Sentinel, the password for all. */
-function nodeOptions(topology: Exclude<RedisTopology, { kind: 'server' }>, options: RedisClientOptions): RedisOptions {
-  const { enableOfflineQueue, ...perNode } = options;
+/** Options that find the primary through the Sentinels, with the data nodes' password. */
+function sentinelOptions(topology: Extract<RedisTopology, { kind: 'sentinel' }>, options: RedisClientOptions): RedisOptions {
   return {
-    ...perNode,
-    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    ...options,
+    sentinels: topology.sentinels.map((node) => ({ ...node })),
+    name: topology.name,
     ...(topology.password === undefined ? {} : { password: topology.password }),
-    ...(topology.kind === 'sentinel' ? { sentinels: topology.sentinels.map((node) => ({ ...node })), name: topology.name } : {}),
   };
 }
 
@@ -40,13 +39,12 @@ function createCluster(topology: Extract<RedisTopology, { kind: 'cluster' }>, op
   );
 }
 
-/** A new ioredis client for the topology. */
-export function createRedisClient(topology: RedisTopology, options: RedisClientOptions): RedisClient {
+function createRedisClient(topology: RedisTopology, options: RedisClientOptions): RedisClient {
   switch (topology.kind) {
     case 'server':
       return new Redis(topology.url, options);
     case 'sentinel':
-      return new Redis(nodeOptions(topology, options));
+      return new Redis(sentinelOptions(topology, options));
     case 'cluster':
       return createCluster(topology, options);
   }
@@ -62,7 +60,7 @@ export function bullmqConnection(topology: RedisTopology, options: RedisClientOp
     case 'server':
       return { connection: { url: topology.url, ...options } };
     case 'sentinel':
-      return { connection: nodeOptions(topology, options) };
+      return { connection: sentinelOptions(topology, options) };
     case 'cluster': {
       const cluster = createCluster(topology, options);
       return {

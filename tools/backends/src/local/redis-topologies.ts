@@ -58,6 +58,34 @@ async function waitForAnswer(port: number, command: [string, ...string[]], accep
   throw new BackendUnavailableError(`${what} did not happen within ${timeoutMs} ms (port ${port} answered: ${last.slice(0, 300)})`);
 }
 
+async function askOnce<T>(port: number, ask: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  client.on('error', () => undefined);
+  try {
+    return await ask(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function primaryPortNamedBy(sentinelPort: number, name: string): Promise<number | undefined> {
+  const answer = await askOnce(sentinelPort, (client) => client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).catch(() => undefined);
+  return Array.isArray(answer) ? Number(answer[1]) : undefined;
+}
+
+async function isPrimary(port: number): Promise<boolean> {
+  const info = await askOnce(port, (client) => client.info('replication')).catch(() => '');
+  return info.includes('role:master');
+}
+
+async function waitForAgreement(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new BackendUnavailableError(`${what} did not happen within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 export interface LocalRedisCluster {
   readonly nodes: readonly RedisNodeProcess[];
   readonly stop: () => Promise<void>;
@@ -94,7 +122,11 @@ export interface LocalRedisSentinels {
   /** The primary and its replica, as started (a failover swaps their roles). */
   readonly dataNodes: readonly [RedisNodeProcess, RedisNodeProcess];
   readonly sentinels: readonly RedisNodeProcess[];
-  /** The data node the Sentinels name as primary now, and the other one. */
+  /**
+   * The data node that is primary now, as every Sentinel names it and it says itself (waiting
+   * for them to agree), and the other one. A loaded machine can make the Sentinels fail over
+   * on their own.
+   */
   readonly roles: () => Promise<{ primary: RedisNodeProcess; replica: RedisNodeProcess }>;
   readonly stop: () => Promise<void>;
 }
@@ -151,13 +183,14 @@ export async function startLocalRedisSentinels(dataDir: string, options: { name?
       await waitForAnswer(sentinel.port, ['SENTINEL', 'MASTER', name], (answer) => /num-other-sentinels,2\b/.test(answer) && /num-slaves,1\b/.test(answer), 'the Sentinels finding each other');
     }
     const roles = async () => {
-      const asker = new Redis({ host: sentinels[0]?.host, port: sentinels[0]?.port, maxRetriesPerRequest: 1 });
-      try {
-        const [, port] = (await asker.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
-        return Number(port) === primary.port ? { primary, replica } : { primary: replica, replica: primary };
-      } finally {
-        asker.disconnect();
-      }
+      let found: RedisNodeProcess | undefined;
+      await waitForAgreement(async () => {
+        const named = await Promise.all(sentinels.map((sentinel) => primaryPortNamedBy(sentinel.port, name)));
+        const candidate = [primary, replica].find((node) => named.every((port) => port === node.port));
+        found = candidate !== undefined && (await isPrimary(candidate.port)) ? candidate : undefined;
+        return found !== undefined;
+      }, 'the Sentinels and the data nodes agreeing on one primary');
+      return found === primary ? { primary, replica } : { primary: replica, replica: primary };
     };
     return { name, dataNodes: [primary, replica], sentinels, roles, stop: () => stopAll(started) };
   } catch (error) {
