@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { BackendUnavailableError } from '../types.js';
 import { debianTool } from './debian-packages.js';
 import { findFreePort } from './free-port.js';
-import { pingRedis, redisServerBinary } from './redis.js';
+import { redisServerBinary } from './redis.js';
 import { runCommand } from './run-command.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
@@ -21,18 +21,41 @@ export interface RedisNodeProcess {
 /** The settings every data node gets: those BullMQ requires, as for the single server. */
 const DATA_NODE_ARGS = ['--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'];
 
+/**
+ * Answers once the server on `port` is the process `pid`: a free port can be taken by
+ * another test's server between the look-up and the bind, and that one would answer a PING.
+ */
+async function probeOwnRedis(port: number, pid: number): Promise<void> {
+  const info = await askOnce(port, (client) => client.info('server'));
+  const answering = /process_id:(\d+)/.exec(info)?.[1];
+  if (Number(answering) !== pid) throw new Error(`port ${port} is answered by process ${answering ?? '?'}, not by ${pid}`);
+}
+
+/** Starts a server on a free port, on another one when that port was taken before the bind. */
+async function onFreePort(start: (port: number) => Promise<ServerProcess>): Promise<{ port: number; process: ServerProcess }> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await findFreePort();
+    try {
+      return { port, process: await start(port) };
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
 async function startRedisNode(dataDir: string, name: string, extraArgs: readonly string[] = []): Promise<RedisNodeProcess> {
   const binary = await redisServerBinary();
-  const port = await findFreePort();
   const dir = join(dataDir, name);
   mkdirSync(dir, { recursive: true });
-  const process = await startServerProcess({
-    name: `redis-server (${name})`,
-    command: binary,
-    args: [...DATA_NODE_ARGS, '--port', String(port), '--dir', dir, ...extraArgs],
-    logFile: join(dir, 'redis.log'),
-    probe: () => pingRedis(`redis://127.0.0.1:${port}`),
-  });
+  const { port, process } = await onFreePort((port) =>
+    startServerProcess({
+      name: `redis-server (${name})`,
+      command: binary,
+      args: [...DATA_NODE_ARGS, '--port', String(port), '--dir', dir, ...extraArgs],
+      logFile: join(dir, 'redis.log'),
+      probe: (pid) => probeOwnRedis(port, pid),
+    }),
+  );
   return { host: '127.0.0.1', port, process };
 }
 
@@ -149,30 +172,31 @@ export async function startLocalRedisSentinels(dataDir: string, options: { name?
     const binary = await redisServerBinary();
     const sentinels: RedisNodeProcess[] = [];
     for (let index = 0; index < 3; index += 1) {
-      const port = await findFreePort();
       const dir = join(dataDir, `sentinel-${index}`);
       mkdirSync(dir, { recursive: true });
-      // Sentinel rewrites its configuration file as it learns, so each gets its own.
-      const config = join(dir, 'sentinel.conf');
-      writeFileSync(
-        config,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          `dir ${dir}`,
-          `sentinel monitor ${name} ${primary.host} ${primary.port} 2`,
-          `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
-          `sentinel failover-timeout ${name} ${Math.max(5 * downAfterMs, 3000)}`,
-          `sentinel parallel-syncs ${name} 1`,
-          '',
-        ].join('\n'),
-      );
-      const process = await startServerProcess({
-        name: `redis sentinel ${index}`,
-        command: binary,
-        args: [config, '--sentinel'],
-        logFile: join(dir, 'sentinel.log'),
-        probe: () => pingRedis(`redis://127.0.0.1:${port}`),
+      const { port, process } = await onFreePort((port) => {
+        // Sentinel rewrites its configuration file as it learns, so each gets its own.
+        const config = join(dir, 'sentinel.conf');
+        writeFileSync(
+          config,
+          [
+            `port ${port}`,
+            'bind 127.0.0.1',
+            `dir ${dir}`,
+            `sentinel monitor ${name} ${primary.host} ${primary.port} 2`,
+            `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
+            `sentinel failover-timeout ${name} ${Math.max(5 * downAfterMs, 3000)}`,
+            `sentinel parallel-syncs ${name} 1`,
+            '',
+          ].join('\n'),
+        );
+        return startServerProcess({
+          name: `redis sentinel ${index}`,
+          command: binary,
+          args: [config, '--sentinel'],
+          logFile: join(dir, 'sentinel.log'),
+          probe: (pid) => probeOwnRedis(port, pid),
+        });
       });
       const sentinel = { host: '127.0.0.1', port, process };
       sentinels.push(sentinel);
