@@ -128,7 +128,7 @@ describe('Redis under Sentinel', () => {
     });
 
     await sleep(2000);
-    // The primary the Sentinels name now: on a loaded machine they may have failed over already.
+    // The primary as every Sentinel and the node itself see it now (Sentinels fail over on their own if a node stalls past down-after).
     const { primary, replica } = await redis.roles();
     const onPrimary = new Redis({ host: primary.host, port: primary.port, lazyConnect: true });
     // The services are connected to it: their queues, workers and fail-fast clients.
