@@ -7,10 +7,13 @@ export {
   loadGatewayConfig,
   loadIngestConfig,
   loadReaperConfig,
+  loadRedisConfig,
   type BackendsConfig,
   type GatewayConfig,
   type IngestConfig,
   type ReaperConfig,
+  type RedisNode,
+  type RedisTopology,
   type ServiceName,
   type VariableSpec,
 } from './service-config.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError } from './load-config.js';
-import { loadGatewayConfig, loadIngestConfig, loadReaperConfig } from './service-config.js';
+import { loadGatewayConfig, loadIngestConfig, loadReaperConfig, loadRedisConfig } from './service-config.js';
 
 const backends = {
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -62,5 +62,51 @@ describe('service configuration', () => {
   it('refuses names that would not be valid buckets or databases', () => {
     expect(() => loadIngestConfig({ ...backends, S3_BUCKET: 'Bad_Bucket' })).toThrow(/S3_BUCKET/);
     expect(() => loadReaperConfig({ ...backends, MONGO_DB_NAME: 'a' })).toThrow(/MONGO_DB_NAME/);
+  });
+
+  describe('Redis topology', () => {
+    const { REDIS_URL, ...withoutRedis } = backends;
+
+    it('is one server from REDIS_URL by default, with the unbraced prefix', () => {
+      const config = loadIngestConfig(backends);
+      expect(config.redis).toEqual({ kind: 'server', url: REDIS_URL });
+      expect(config.queuePrefix).toBe('imagehost');
+    });
+
+    it('finds the primary through the Sentinels', () => {
+      const config = loadGatewayConfig({ ...withoutRedis, REDIS_SENTINELS: 'sentinel-0:26379, [::1]:26380', REDIS_SENTINEL_NAME: 'images', REDIS_PASSWORD: 'pw' });
+      expect(config.redis).toEqual({
+        kind: 'sentinel',
+        sentinels: [
+          { host: 'sentinel-0', port: 26379 },
+          { host: '::1', port: 26380 },
+        ],
+        name: 'images',
+        password: 'pw',
+      });
+      expect(loadReaperConfig({ ...withoutRedis, REDIS_SENTINELS: 'a:1' }).redis).toMatchObject({ name: 'mymaster', password: undefined });
+    });
+
+    it('joins a cluster with a hash-tagged prefix, and refuses one without braces there', () => {
+      const config = loadReaperConfig({ ...withoutRedis, REDIS_CLUSTER_NODES: '10.0.0.1:6379,10.0.0.2:6379', QUEUE_PREFIX: '{imagehost}' });
+      expect(config.redis).toEqual({ kind: 'cluster', nodes: [{ host: '10.0.0.1', port: 6379 }, { host: '10.0.0.2', port: 6379 }], password: undefined });
+      expect(config.queuePrefix).toBe('{imagehost}');
+      expect(() => loadReaperConfig({ ...withoutRedis, REDIS_CLUSTER_NODES: '10.0.0.1:6379' })).toThrow(/QUEUE_PREFIX: must be in braces on a Redis Cluster \(e\.g\. \{imagehost\}\)/);
+    });
+
+    it('needs exactly one of the three, in every service', () => {
+      for (const load of [loadGatewayConfig, loadIngestConfig, loadReaperConfig]) {
+        expect(() => load(withoutRedis)).toThrow(/REDIS_URL: set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES/);
+        expect(() => load({ ...backends, REDIS_SENTINELS: 'a:1' })).toThrow(/REDIS_SENTINELS: set only one of REDIS_URL, REDIS_SENTINELS/);
+      }
+    });
+
+    it('refuses lists that are not host:port, and prefixes with half a brace', () => {
+      for (const bad of ['a', 'a:', ':6379', 'a:1,b', 'a:1:2', 'redis://a:1']) {
+        expect(() => loadRedisConfig({ REDIS_CLUSTER_NODES: bad, QUEUE_PREFIX: '{x-y}' })).toThrow(/REDIS_CLUSTER_NODES/);
+      }
+      expect(() => loadRedisConfig({ REDIS_URL, QUEUE_PREFIX: '{imagehost' })).toThrow(/QUEUE_PREFIX/);
+      expect(loadRedisConfig({ REDIS_URL })).toEqual({ redis: { kind: 'server', url: REDIS_URL }, queuePrefix: 'imagehost' });
+    });
   });
 });

@@ -13,9 +13,38 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 const name = (what: string) =>
   z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, `must be 3-63 lower-case letters, digits or dashes (${what})`);
 
+/** `host:port,host:port`: where the Redis Sentinels or the Redis Cluster's seed nodes listen. */
+const hostPortList = z
+  .string()
+  .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+  .pipe(z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be a list of host:port, separated by commas')).min(1))
+  .transform((parts) =>
+    parts.map((part) => {
+      const colon = part.lastIndexOf(':');
+      return { host: part.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(part.slice(colon + 1)) };
+    }),
+  )
+  .optional();
+
+/** Where Redis is, and the prefix of every key the services write in it. */
+const redisVariables = {
+  /** One Redis server; or, instead, the Sentinels of a monitored primary, or a Redis Cluster. */
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_SENTINELS: hostPortList,
+  REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
+  REDIS_CLUSTER_NODES: hostPortList,
+  /** The data nodes' password under Sentinel or Cluster (a single server's is in REDIS_URL). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  // In braces, the prefix is a Redis Cluster hash tag: every key of the queues lands in one slot.
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^(\{[a-z0-9][a-z0-9-]{1,61}[a-z0-9]\}|[a-z0-9][a-z0-9-]{1,61}[a-z0-9])$/, 'must be 3-63 lower-case letters, digits or dashes, optionally in braces (a BullMQ key prefix)')
+    .default('imagehost'),
+};
+
 /** The variables every service reads: its backends and where in them its data lives. */
 const backendVariables = {
-  REDIS_URL: url(['redis:', 'rediss:']),
+  ...redisVariables,
   MONGO_URL: url(['mongodb:', 'mongodb+srv:']),
   MONGO_DB_NAME: name('a MongoDB database').default('imagehost'),
   S3_ENDPOINT: url(['http:', 'https:']),
@@ -27,7 +56,6 @@ const backendVariables = {
   S3_TIMEOUT_MS: integer(15_000, 100, 10 * 60_000),
   /** A short Redis command (rate limit, enqueue, lock) unanswered by then fails: a hung Redis must not hold a request. */
   REDIS_DEADLINE_MS: integer(2_000, 50, 60_000),
-  QUEUE_PREFIX: name('a BullMQ key prefix').default('imagehost'),
   LOG_LEVEL: logLevel,
 };
 
@@ -55,9 +83,56 @@ function opsFrom(env: { OPS_HOST: string; OPS_PORT: number; SHUTDOWN_DRAIN_MS: n
 
 export const DEFAULT_OPS_PORTS = { gateway: 9091, ingest: 9092, reaper: 9093 } as const;
 
-function backendsFrom(env: z.output<z.ZodObject<typeof backendVariables>>) {
+type RedisEnv = z.output<z.ZodObject<typeof redisVariables>>;
+type BackendEnv = z.output<z.ZodObject<typeof backendVariables>>;
+
+/** Where a host:port of a Sentinel or a cluster node is. */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** How the services reach Redis: one server, a primary found through Sentinel, or a cluster. */
+export type RedisTopology =
+  | { readonly kind: 'server'; readonly url: string }
+  | { readonly kind: 'sentinel'; readonly sentinels: readonly RedisNode[]; readonly name: string; readonly password: string | undefined }
+  | { readonly kind: 'cluster'; readonly nodes: readonly RedisNode[]; readonly password: string | undefined };
+
+/** Exactly one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES, and a hash-tagged prefix on a cluster. */
+function checkRedisTopology(env: RedisEnv, context: z.core.$RefinementCtx<RedisEnv>): void {
+  const given = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((variable) => env[variable] !== undefined);
+  if (given.length !== 1) {
+    const message = given.length === 0 ? 'set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES' : `set only one of ${given.join(', ')}`;
+    context.addIssue({ code: 'custom', path: [given[1] ?? 'REDIS_URL'], message });
+  }
+  if (env.REDIS_CLUSTER_NODES !== undefined && !env.QUEUE_PREFIX.startsWith('{')) {
+    context.addIssue({
+      code: 'custom',
+      path: ['QUEUE_PREFIX'],
+      message: `must be in braces on a Redis Cluster (e.g. {${env.QUEUE_PREFIX}}): BullMQ's scripts need every key of a queue in one hash slot`,
+    });
+  }
+}
+
+function redisTopologyFrom(env: RedisEnv): RedisTopology {
+  if (env.REDIS_SENTINELS !== undefined) return { kind: 'sentinel', sentinels: env.REDIS_SENTINELS, name: env.REDIS_SENTINEL_NAME, password: env.REDIS_PASSWORD };
+  if (env.REDIS_CLUSTER_NODES !== undefined) return { kind: 'cluster', nodes: env.REDIS_CLUSTER_NODES, password: env.REDIS_PASSWORD };
+  if (env.REDIS_URL === undefined) throw new Error('checkRedisTopology lets no configuration without Redis through');
+  return { kind: 'server', url: env.REDIS_URL };
+}
+
+/**
+ * Just the Redis settings of a service's environment (the same variables, checked the same
+ * way), for tools that talk to the services' Redis.
+ */
+export function loadRedisConfig(env: Readonly<Record<string, string | undefined>> = process.env): { redis: RedisTopology; queuePrefix: string } {
+  const parsed = loadConfig(z.object(redisVariables).superRefine(checkRedisTopology), env);
+  return { redis: redisTopologyFrom(parsed), queuePrefix: parsed.QUEUE_PREFIX };
+}
+
+function backendsFrom(env: BackendEnv) {
   return {
-    redisUrl: env.REDIS_URL,
+    redis: redisTopologyFrom(env),
     redisDeadlineMs: env.REDIS_DEADLINE_MS,
     mongo: { url: env.MONGO_URL, dbName: env.MONGO_DB_NAME },
     s3: {
@@ -109,6 +184,7 @@ const gatewaySchema = z
     STRIP_METADATA: flag(true),
     IDEMPOTENCY_TTL_MS: integer(24 * 3600_000, 1000, 7 * 24 * 3600_000),
   })
+  .superRefine(checkRedisTopology)
   .refine((env) => env.UPLOAD_MEMORY_BUDGET_BYTES >= env.MAX_UPLOAD_BYTES, {
     path: ['UPLOAD_MEMORY_BUDGET_BYTES'],
     message: 'must be at least MAX_UPLOAD_BYTES, or no upload of the largest allowed size could ever be taken',
@@ -200,7 +276,7 @@ const ingestSchema = z.object({
   INGEST_CONCURRENCY: integer(4, 1, 64),
   SUPERSEDED_REAP_DELAY_MS: integer(10_000, 0, 24 * 3600_000),
   ...workerVariables,
-});
+}).superRefine(checkRedisTopology);
 
 /** The ingest worker's configuration: the image limits it enforces and how many jobs it runs at once. */
 export function loadIngestConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
@@ -222,7 +298,7 @@ const reaperSchema = z.object({
   SWEEP_INTERVAL_MS: integer(5 * 60_000, 1000, 24 * 3600_000),
   SWEEP_GRACE_MS: integer(15 * 60_000, 1000, 7 * 24 * 3600_000),
   ...workerVariables,
-});
+}).superRefine(checkRedisTopology);
 
 /** The reaper's configuration. */
 export function loadReaperConfig(env: Readonly<Record<string, string | undefined>> = process.env) {

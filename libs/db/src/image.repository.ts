@@ -9,6 +9,28 @@ export interface DatabaseSettings {
 }
 
 /**
+ * How every read and write goes to a replica set (and means nothing more on one server):
+ * - writes wait for a majority (`w: 'majority'`, journaled), so an acknowledged upload,
+ *   replacement or delete survives the primary's loss instead of being rolled back;
+ * - reads go to the primary with read concern `majority`: a lookup after an acknowledged
+ *   PATCH sees it (that write was majority-committed before it was acknowledged), and never
+ *   sees a write that a failover could still roll back;
+ * - writes are retried once across a failover (`retryWrites`): every write here is a single
+ *   document's insert, conditional update, findOneAndUpdate or delete, which the server runs
+ *   at most once per retry, so a compare-and-set never applies twice.
+ * A write that reaches no majority within `wtimeoutMS` fails (503, or the job retries): the
+ * handlers are idempotent, so a write that did land is found on the retry.
+ * These are set here, not read from MONGO_URL: the contract's read-after-write rests on them.
+ */
+export const REPLICA_SET_OPTIONS = {
+  writeConcern: { w: 'majority', journal: true, wtimeoutMS: 10_000 },
+  readConcern: { level: 'majority' },
+  readPreference: 'primary',
+  retryWrites: true,
+  retryReads: true,
+} as const;
+
+/**
  * Opens a connection that fails fast instead of queueing commands while MongoDB is away:
  * a request must get a 503 within seconds, not hang.
  */
@@ -24,6 +46,7 @@ export function connectDatabase(settings: DatabaseSettings): Connection {
     // leaves room for the sweep's scans of a large collection.
     socketTimeoutMS: 30_000,
     maxPoolSize: 50,
+    ...REPLICA_SET_OPTIONS,
   });
 }
 

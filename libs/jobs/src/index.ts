@@ -1,2 +1,3 @@
 export * from './queues.js';
 export * from './job-outcomes.js';
+export * from './redis-connection.js';

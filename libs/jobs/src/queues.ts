@@ -1,7 +1,9 @@
-import { Queue, QueueEvents, Worker, type ConnectionOptions, type JobsOptions, type Processor, type Telemetry, type WorkerOptions } from 'bullmq';
+import { Queue, QueueEvents, Worker, type JobsOptions, type Processor, type Telemetry, type WorkerOptions } from 'bullmq';
 import { z } from 'zod';
+import type { RedisTopology } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
 import { isImageKey, isObjectKey, isSha256Hex, isVersionId } from '@imagehost/keys';
+import { bullmqConnection, type RedisClientOptions } from './redis-connection.js';
 
 // The one definition of every queue: its name, payload and result. Producers and consumers
 // import these; payloads are validated again when consumed. Queue names live in Redis, so
@@ -141,37 +143,60 @@ export const REAP_JOB_OPTIONS: JobsOptions = {
 };
 
 export interface QueueConnection {
-  readonly redisUrl: string;
+  readonly redis: RedisTopology;
+  /** Every key of the queues starts with it; in braces on a Redis Cluster. */
   readonly prefix: string;
   /** While tracing is on: a job carries its producer's trace context to its worker. */
   readonly telemetry?: Telemetry | undefined;
 }
 
-function connectionOptions(redisUrl: string): ConnectionOptions {
-  // BullMQ workers need `maxRetriesPerRequest: null`: blocking commands must not time out.
-  return { url: redisUrl, maxRetriesPerRequest: null };
+// BullMQ workers need `maxRetriesPerRequest: null`: blocking commands must not time out.
+const WAITING: RedisClientOptions = { maxRetriesPerRequest: null };
+// A producer's add fails at once while Redis is away: the request answers 503 instead of hanging.
+const FAIL_FAST: RedisClientOptions = { ...WAITING, enableOfflineQueue: false };
+
+/**
+ * Builds a BullMQ object on its own connection, which is closed with it (BullMQ leaves a
+ * handed-over Cluster instance open, see `bullmqConnection`).
+ */
+function withConnection<T extends { close(force?: boolean): Promise<void> }>(
+  connection: QueueConnection,
+  options: RedisClientOptions,
+  build: (handed: ReturnType<typeof bullmqConnection>['connection']) => T,
+): T {
+  const { connection: handed, release } = bullmqConnection(connection.redis, options);
+  const owner = build(handed);
+  if (release === undefined) return owner;
+  const close = owner.close.bind(owner);
+  return Object.assign(owner, {
+    close: async (force?: boolean) => {
+      try {
+        await close(force);
+      } finally {
+        await release();
+      }
+    },
+  });
 }
 
 export function createIngestQueue(connection: QueueConnection): IngestQueue {
-  return new Queue<IngestJobData, IngestJobResult, 'ingest'>(INGEST_QUEUE, {
-    connection: { ...connectionOptions(connection.redisUrl), enableOfflineQueue: false },
-    prefix: connection.prefix,
-    telemetry: connection.telemetry,
-    defaultJobOptions: INGEST_JOB_OPTIONS,
-  });
+  return withConnection(
+    connection,
+    FAIL_FAST,
+    (handed) => new Queue<IngestJobData, IngestJobResult, 'ingest'>(INGEST_QUEUE, { connection: handed, prefix: connection.prefix, telemetry: connection.telemetry, defaultJobOptions: INGEST_JOB_OPTIONS }),
+  );
 }
 
 export function createIngestQueueEvents(connection: QueueConnection): QueueEvents {
-  return new QueueEvents(INGEST_QUEUE, { connection: connectionOptions(connection.redisUrl), prefix: connection.prefix });
+  return withConnection(connection, WAITING, (handed) => new QueueEvents(INGEST_QUEUE, { connection: handed, prefix: connection.prefix }));
 }
 
 export function createReapQueue(connection: QueueConnection): ReapQueue {
-  return new Queue<ReapJobData, ReapJobResult, ReapJobName>(REAP_QUEUE, {
-    connection: { ...connectionOptions(connection.redisUrl), enableOfflineQueue: false },
-    prefix: connection.prefix,
-    telemetry: connection.telemetry,
-    defaultJobOptions: REAP_JOB_OPTIONS,
-  });
+  return withConnection(
+    connection,
+    FAIL_FAST,
+    (handed) => new Queue<ReapJobData, ReapJobResult, ReapJobName>(REAP_QUEUE, { connection: handed, prefix: connection.prefix, telemetry: connection.telemetry, defaultJobOptions: REAP_JOB_OPTIONS }),
+  );
 }
 
 /** Queues the ingest of an uploaded version under its deterministic id (adding it twice is a no-op). */
@@ -202,10 +227,5 @@ export function createWorker<Data, Result, Name extends string>(
   processor: Processor<Data, Result, Name>,
   options: Omit<WorkerOptions, 'connection' | 'prefix'> = {},
 ): Worker<Data, Result, Name> {
-  return new Worker<Data, Result, Name>(queueName, processor, {
-    ...options,
-    connection: connectionOptions(connection.redisUrl),
-    prefix: connection.prefix,
-    telemetry: connection.telemetry,
-  });
+  return withConnection(connection, WAITING, (handed) => new Worker<Data, Result, Name>(queueName, processor, { ...options, connection: handed, prefix: connection.prefix, telemetry: connection.telemetry }));
 }

@@ -96,7 +96,7 @@ describe("a handler's AppError through toWorkerError", () => {
     const { prefix, queue, events } = await freshQueue();
     let runs = 0;
     track(
-      createWorker<Data, void, string>(QUEUE, { redisUrl: settings.redisUrl, prefix }, async () => {
+      createWorker<Data, void, string>(QUEUE, { redis: { kind: 'server', url: settings.redisUrl }, prefix }, async () => {
         runs += 1;
         throw toWorkerError(new AppError('IMAGE_UNDECODABLE', 'premature end: of JPEG'));
       }),
@@ -118,7 +118,7 @@ describe("a handler's AppError through toWorkerError", () => {
     const { prefix, queue, events } = await freshQueue();
     const runs = new Map<number, number>();
     track(
-      createWorker<Data, string, string>(QUEUE, { redisUrl: settings.redisUrl, prefix }, async (job) => {
+      createWorker<Data, string, string>(QUEUE, { redis: { kind: 'server', url: settings.redisUrl }, prefix }, async (job) => {
         const run = (runs.get(job.data.n) ?? 0) + 1;
         runs.set(job.data.n, run);
         // Job 1 recovers on its second run; job 2 never does.

@@ -1,8 +1,7 @@
-import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { BackendsConfig } from '@imagehost/config';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
-import { createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue } from '@imagehost/jobs';
+import { connectRedisFailFast, createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue, type RedisClient } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
 import { createBackendCallMetrics, type BackendCallObserver } from './metrics.js';
@@ -18,7 +17,7 @@ export interface ServiceBackends {
   readonly ingestQueue: IngestQueue;
   readonly reapQueue: ReapQueue;
   /** For short commands outside BullMQ (readiness, rate limits, locks); fails fast. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Records a Redis call a request waits on (`observeRedisCall`); undefined without a registry. */
   readonly observeRedisCall: BackendCallObserver | undefined;
   /**
@@ -32,18 +31,6 @@ export interface ServiceBackends {
 }
 
 /**
- * A Redis client for short commands outside BullMQ that fails at once while Redis is away
- * instead of queueing commands, and after `deadlineMs` while it hangs: a request must not
- * wait on it.
- */
-export function connectRedisFailFast(redisUrl: string, deadlineMs: number): Redis {
-  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: deadlineMs });
-  // Errors reach the callers of each command; the connection itself keeps retrying quietly.
-  redis.on('error', () => undefined);
-  return redis;
-}
-
-/**
  * Connects a service to MongoDB, S3 and Redis (both queues and a fail-fast client); with a
  * registry, every MongoDB and S3 call is timed into it.
  */
@@ -52,10 +39,10 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const connection = connectDatabase(config.mongo);
   const images = new ImageRepository(connection, calls?.mongodb);
   const objects = new ObjectStore(config.s3, calls?.s3);
-  const queueConnection = { redisUrl: config.redisUrl, prefix: config.queuePrefix, telemetry: queueTelemetry() };
+  const queueConnection = { redis: config.redis, prefix: config.queuePrefix, telemetry: queueTelemetry() };
   const ingestQueue = createIngestQueue(queueConnection);
   const reapQueue = createReapQueue(queueConnection);
-  const redis = connectRedisFailFast(config.redisUrl, config.redisDeadlineMs);
+  const redis = connectRedisFailFast(config.redis, config.redisDeadlineMs);
   return {
     images,
     objects,

@@ -14,6 +14,6 @@ export { observeWorker } from './observe-worker.js';
 export { exitOnSignalWhileStarting, shutDownGracefullyOnSignal, type ShutdownPlan } from './graceful-shutdown.js';
 export { prepareInBackground } from './prepare-in-background.js';
 export { serveWorker, type WorkerServiceOptions } from './serve-worker.js';
-export { connectBackends, connectRedisFailFast, type ServiceBackends } from './connect-backends.js';
+export { connectBackends, type ServiceBackends } from './connect-backends.js';
 export { within } from './within.js';
 export { inSpan, nameRequestSpan, startTracing, tracingRequested } from './tracing.js';

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
+import type { RedisClient } from '@imagehost/jobs';
 import { logDestination, loggerOptions } from '@imagehost/logging';
 import { nameRequestSpan, type BackendCallObserver } from '@imagehost/ops';
 import type { GatewayMetrics } from './metrics.js';
@@ -34,7 +34,7 @@ export interface GatewayDeps {
   /** Answers of POSTs with an Idempotency-Key, shared by every replica; absent in-process (tests), where such POSTs get 503. */
   readonly idempotentUploads?: Pick<IdempotentUploads, 'assertAvailable' | 'run'>;
   /** Rate-limit counters shared by every replica; per process when absent (tests). */
-  readonly rateLimitRedis?: Redis;
+  readonly rateLimitRedis?: RedisClient;
   /** Times the Redis calls of the rate limits (production: the backend call histogram). */
   readonly observeRedisCall?: BackendCallObserver | undefined;
   readonly metrics: GatewayMetrics;

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   exitOnSignalWhileStarting(log);
   const registry = createRegistry('gateway');
   const metrics = createGatewayMetrics(registry);
-  const events = createIngestQueueEvents({ redisUrl: config.redisUrl, prefix: config.queuePrefix });
+  const events = createIngestQueueEvents({ redis: config.redis, prefix: config.queuePrefix });
   // The gateway listens whether or not its backends are there yet: until they are, it is not
   // ready and requests that need them get 503 at once, and it recovers without a restart.
   const backends = connectBackends(config, log, registry);

@@ -22,7 +22,7 @@ beforeAll(async () => {
   connection = connectDatabase({ url: settings.mongoUrl, dbName: uniqueName('ingest') });
   images = new ImageRepository(connection);
   objects = new ObjectStore({ ...settings.s3, bucket: uniqueName('ingest') });
-  reapQueue = createReapQueue({ redisUrl: settings.redisUrl, prefix: uniqueName('q') });
+  reapQueue = createReapQueue({ redis: { kind: 'server', url: settings.redisUrl }, prefix: uniqueName('q') });
   await Promise.all([images.prepare(), objects.ensureBucket()]);
   deps = { images, objects, reapQueue, limits: { maxUploadBytes: 1_000_000, maxImagePixels: 40_000_000, maxImageSide: 32_767 }, supersededReapDelayMs: 0 };
 });

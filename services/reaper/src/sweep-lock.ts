@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagehost/jobs';
 
 // Both act only while the lock still holds our token: it may have lapsed and been taken.
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
@@ -27,7 +27,7 @@ export class SweepLockLostError extends Error {
  * aborts when the lock was taken away or may have lapsed (Redis unanswered), and the task
  * stops at its next check.
  */
-export function sweepLock(redis: Redis, key: string, options: SweepLockOptions): Exclusively {
+export function sweepLock(redis: RedisClient, key: string, options: SweepLockOptions): Exclusively {
   const { ttlMs } = options;
   const renewEveryMs = options.renewEveryMs ?? Math.floor(ttlMs / 3);
   if (!(renewEveryMs > 0 && renewEveryMs < ttlMs)) throw new RangeError(`renewEveryMs must lie between 0 and ttlMs (${ttlMs}), not ${renewEveryMs}`);

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { connectRedisFailFast } from '@imagehost/ops';
+import { connectRedisFailFast, type RedisClient } from '@imagehost/jobs';
 import { testBackendSettings, uniqueName } from '@imagehost/testing';
 import { SweepLockLostError, sweepLock } from '../src/sweep-lock.js';
 
@@ -9,11 +9,11 @@ import { SweepLockLostError, sweepLock } from '../src/sweep-lock.js';
 
 const settings = testBackendSettings();
 const observer = new Redis(settings.redisUrl);
-const connections: Redis[] = [observer];
+const connections: RedisClient[] = [observer];
 
 /** A connection like the reaper's: commands fail at once while it is not connected. */
-async function connection(): Promise<Redis> {
-  const redis = connectRedisFailFast(settings.redisUrl, 2000);
+async function connection(): Promise<RedisClient> {
+  const redis = connectRedisFailFast({ kind: 'server', url: settings.redisUrl }, 2000);
   connections.push(redis);
   if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   return redis;

@@ -33,7 +33,7 @@ beforeAll(async () => {
   connection = connectDatabase({ url: settings.mongoUrl, dbName: uniqueName('sweep') });
   images = new ImageRepository(connection);
   objects = new ObjectStore({ ...settings.s3, bucket: uniqueName('sweep') });
-  ingestQueue = createIngestQueue({ redisUrl: settings.redisUrl, prefix: uniqueName('sweep') });
+  ingestQueue = createIngestQueue({ redis: { kind: 'server', url: settings.redisUrl }, prefix: uniqueName('sweep') });
   await Promise.all([images.prepare(), objects.ensureBucket()]);
   deps = {
     images,

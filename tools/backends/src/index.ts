@@ -10,8 +10,9 @@ export {
 } from './environment.js';
 export { debianTool, type DebianTool } from './local/debian-packages.js';
 export { pingRedis, startLocalRedis } from './local/redis.js';
+export { startLocalRedisCluster, startLocalRedisSentinels, type LocalRedisCluster, type LocalRedisSentinels, type RedisNodeProcess } from './local/redis-topologies.js';
 export { pingMongo, startLocalMongo } from './local/mongo-java-server.js';
-export { pingS3 } from './local/minio.js';
+export { pingS3, startLocalMinio } from './local/minio.js';
 export { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './local/go-binaries.js';
 export { cachedBuild } from './local/cache.js';
 export { commandExists, runCommand } from './local/run-command.js';

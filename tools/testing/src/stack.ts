@@ -3,9 +3,10 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { backendEnvironment } from '@imagehost/backends';
+import { backendEnvironment, type S3Settings } from '@imagehost/backends';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
-import { INGEST_QUEUE, REAP_QUEUE } from '@imagehost/jobs';
+import { loadRedisConfig, type RedisTopology } from '@imagehost/config';
+import { INGEST_QUEUE, REAP_QUEUE, bullmqConnection } from '@imagehost/jobs';
 import { ObjectStore } from '@imagehost/storage';
 import { Queue } from 'bullmq';
 import type { Connection } from 'mongoose';
@@ -137,6 +138,13 @@ export interface StackOptions {
   readonly services?: readonly ServiceName[];
   /** Extra environment for every service, e.g. `MAX_UPLOAD_BYTES`. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Redis variables (`REDIS_SENTINELS`, `REDIS_CLUSTER_NODES`…) that replace the suite's
+   * single server, for the services and for the stack's own view of the queues.
+   */
+  readonly redisEnv?: Readonly<Record<string, string>>;
+  /** An S3 server that replaces the suite's, for the services and the stack's own view of the bucket. */
+  readonly s3?: Omit<S3Settings, 'bucket'>;
 }
 
 /**
@@ -151,25 +159,33 @@ export class TestStack {
   readonly ingestQueue: Queue;
   readonly reapQueue: Queue;
   private readonly connection: Connection;
+  private readonly releaseQueueConnections: () => Promise<void>;
 
   private constructor(
     readonly env: Readonly<Record<string, string>>,
     readonly baseUrl: string,
+    redis: RedisTopology,
+    s3: Omit<S3Settings, 'bucket'>,
   ) {
     const settings = testBackendSettings();
-    this.objects = new ObjectStore({ ...settings.s3, bucket: env.S3_BUCKET ?? '' });
+    this.objects = new ObjectStore({ ...s3, bucket: env.S3_BUCKET ?? '' });
     this.connection = connectDatabase({ url: settings.mongoUrl, dbName: env.MONGO_DB_NAME ?? '' });
     this.images = new ImageRepository(this.connection);
-    const connection = { url: settings.redisUrl, maxRetriesPerRequest: null };
-    this.ingestQueue = new Queue(INGEST_QUEUE, { connection, prefix: env.QUEUE_PREFIX ?? '' });
-    this.reapQueue = new Queue(REAP_QUEUE, { connection, prefix: env.QUEUE_PREFIX ?? '' });
+    const [ingest, reap] = [bullmqConnection(redis, { maxRetriesPerRequest: null }), bullmqConnection(redis, { maxRetriesPerRequest: null })];
+    this.ingestQueue = new Queue(INGEST_QUEUE, { connection: ingest.connection, prefix: env.QUEUE_PREFIX ?? '' });
+    this.reapQueue = new Queue(REAP_QUEUE, { connection: reap.connection, prefix: env.QUEUE_PREFIX ?? '' });
+    this.releaseQueueConnections = async () => {
+      await Promise.allSettled([ingest.release?.(), reap.release?.()]);
+    };
   }
 
   static async start(options: StackOptions = {}): Promise<TestStack> {
-    const settings = testBackendSettings();
+    const suite = testBackendSettings();
+    const settings = options.s3 === undefined ? suite : { ...suite, s3: { ...options.s3, bucket: suite.s3.bucket } };
     const port = await freePort();
     const env = {
       ...backendEnvironment(settings),
+      ...(options.redisEnv === undefined ? {} : { REDIS_URL: '', ...options.redisEnv }),
       S3_BUCKET: uniqueName('bucket'),
       MONGO_DB_NAME: uniqueName('db'),
       QUEUE_PREFIX: uniqueName('q'),
@@ -184,7 +200,8 @@ export class TestStack {
       LOG_LEVEL: 'info',
       ...options.env,
     };
-    const stack = new TestStack(env, `http://127.0.0.1:${port}`);
+    const redis = options.redisEnv === undefined ? ({ kind: 'server', url: settings.redisUrl } as const) : loadRedisConfig(env).redis;
+    const stack = new TestStack(env, `http://127.0.0.1:${port}`, redis, settings.s3);
     await stack.objects.ensureBucket();
     try {
       for (const name of options.services ?? ['gateway', 'ingest', 'reaper']) await stack.startService(name);
@@ -298,6 +315,7 @@ export class TestStack {
     await boundedStep('remove the queues', async () => {
       await Promise.allSettled([this.ingestQueue.obliterate({ force: true }), this.reapQueue.obliterate({ force: true })]);
       await Promise.allSettled([this.ingestQueue.close(), this.reapQueue.close()]);
+      await this.releaseQueueConnections();
     });
     await boundedStep('empty and remove the bucket', async () => {
       const keys = await this.objects.listObjectKeys().catch(() => []);

@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagehost/jobs';
 import { AppError } from '@imagehost/errors';
 import { observeRedisCall, type BackendCallObserver } from '@imagehost/ops';
 import { isUploadRequest } from './uploads-in-progress.js';
@@ -17,7 +17,7 @@ export interface RateLimitOptions {
    * does not answer, an upload is refused 503 at once (it could not be queued anyway), and a
    * PATCH or DELETE goes on uncounted (a DELETE needs no Redis).
    */
-  readonly redis?: Redis;
+  readonly redis?: RedisClient;
   /** Keeps the counters apart from the queues' keys in a shared Redis. */
   readonly keyPrefix: string;
   /** Times each count in Redis (`imagehost_backend_call_duration_seconds{backend="redis"}`). */

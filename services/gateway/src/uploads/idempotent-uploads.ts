@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagehost/jobs';
 import { AppError } from '@imagehost/errors';
 import type { Logger } from '@imagehost/logging';
 import { observeRedisCall, type BackendCallObserver } from '@imagehost/ops';
@@ -57,7 +57,7 @@ function unavailable(cause: unknown): AppError {
 export class IdempotentUploads {
   constructor(
     /** A client that bounds its commands (`connectRedisFailFast`). */
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: IdempotentUploadsOptions,
   ) {}
 

@@ -20,20 +20,25 @@ export async function pingS3(settings: Omit<S3Settings, 'bucket'>): Promise<void
   await client.listBuckets();
 }
 
-/** Starts the real MinIO server on one folder, on a free loopback port. */
+/**
+ * Starts the real MinIO server on a free loopback port: on one folder, or erasure-coded over
+ * `drives` folders (`objects/drive1` …), as MinIO runs on several drives of one machine.
+ */
 export async function startLocalMinio(
   dataDir: string,
   credentials: { accessKey: string; secretKey: string; region: string },
-): Promise<{ endpoint: string; process: ServerProcess }> {
+  options: { drives?: number } = {},
+): Promise<{ endpoint: string; process: ServerProcess; drives: readonly string[] }> {
   const binary = await goToolBinary(MINIO_MODULE, MINIO_VERSION);
   const [port, consolePort] = [await findFreePort(), await findFreePort()];
   const endpoint = `http://127.0.0.1:${port}`;
   const root = join(dataDir, 'objects');
-  mkdirSync(root, { recursive: true });
+  const drives = options.drives === undefined ? [root] : Array.from({ length: options.drives }, (_, index) => join(root, `drive${index + 1}`));
+  for (const drive of drives) mkdirSync(drive, { recursive: true });
   const server = await startServerProcess({
     name: 'MinIO',
     command: binary,
-    args: ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, root],
+    args: ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, ...drives],
     env: {
       MINIO_ROOT_USER: credentials.accessKey,
       MINIO_ROOT_PASSWORD: credentials.secretKey,
@@ -41,9 +46,11 @@ export async function startLocalMinio(
       // No web console and no update checks: this server is for the project's own processes.
       MINIO_BROWSER: 'off',
       MINIO_UPDATE: 'off',
+      // Several drive folders on one filesystem are refused as "part of the root drive" otherwise.
+      ...(drives.length > 1 ? { MINIO_CI_CD: 'on' } : {}),
     },
     logFile: join(dataDir, 'minio.log'),
     probe: () => pingS3({ endpoint, ...credentials }),
   });
-  return { endpoint, process: server };
+  return { endpoint, process: server, drives };
 }

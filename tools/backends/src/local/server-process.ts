@@ -12,8 +12,11 @@ export interface ServerProcessOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** stdout and stderr of the server go here, so a failure can quote them. */
   readonly logFile: string;
-  /** Resolves once the server answers its own protocol; called until it does. */
-  readonly probe: () => Promise<void>;
+  /**
+   * Resolves once the server answers its own protocol; called until it does, with the
+   * server's process id (to tell it from another server that took the port first).
+   */
+  readonly probe: (pid: number) => Promise<void>;
   readonly startTimeoutMs?: number;
 }
 
@@ -81,7 +84,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       );
     }
     try {
-      await probe();
+      await probe(child.pid ?? -1);
       return { pid: child.pid ?? -1, stop };
     } catch (error) {
       lastError = error;

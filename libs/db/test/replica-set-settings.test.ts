@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Connection } from 'mongoose';
+import { ImageRepository, connectDatabase, type ImageRecord } from '@imagehost/db';
+import { testBackendSettings, uniqueName } from '@imagehost/testing';
+
+// The read and write concerns that make the compare-and-set and read-after-PATCH hold on a
+// replica set are those of the client every repository uses. The local MongoDB-protocol
+// server has no replica sets: it takes them and the repository works as before.
+
+const settings = testBackendSettings();
+let connection: Connection;
+let images: ImageRepository;
+
+function record(imageKey: string): ImageRecord {
+  const at = new Date();
+  return {
+    _id: imageKey,
+    versionId: `${imageKey}-v1`,
+    objectKey: `images/${imageKey}/${imageKey}-v1`,
+    contentType: 'image/png',
+    bytes: 1,
+    width: 1,
+    height: 1,
+    sha256: 'a'.repeat(64),
+    deleteKeyHash: 'd'.repeat(64),
+    updateKeyHash: 'u'.repeat(64),
+    createdAt: at,
+    updatedAt: at,
+    deletedAt: null,
+  };
+}
+
+beforeAll(async () => {
+  connection = connectDatabase({ url: settings.mongoUrl, dbName: uniqueName('concerns') });
+  images = new ImageRepository(connection);
+  await images.prepare();
+});
+
+afterAll(async () => {
+  await connection.dropDatabase();
+  await connection.close();
+});
+
+describe('MongoDB concerns', () => {
+  it('are majority writes, journaled and bounded, majority reads from the primary, and retried writes', () => {
+    const client = connection.getClient();
+    expect(client.writeConcern).toMatchObject({ w: 'majority', journal: true, wtimeoutMS: 10_000 });
+    expect(client.readConcern).toMatchObject({ level: 'majority' });
+    expect(client.readPreference.mode).toBe('primary');
+    expect([client.options.retryWrites, client.options.retryReads]).toEqual([true, true]);
+  });
+
+  it('leave the repository working on a single server: the lookup after a replacement sees it', async () => {
+    await images.insertIfAbsent(record('one'));
+    const next = { ...record('one'), versionId: 'one-v2', objectKey: 'images/one/one-v2', updateKeyHash: 'v'.repeat(64) };
+    expect(await images.replaceVersion('one', 'u'.repeat(64), next)).toMatchObject({ versionId: 'one-v1' });
+    expect(await images.findLive('one')).toMatchObject({ versionId: 'one-v2' });
+    expect(await images.replaceVersion('one', 'u'.repeat(64), next)).toBeUndefined();
+    expect(await images.markDeleted('one', 'd'.repeat(64), new Date())).toBe(true);
+    expect(await images.purgeDeleted('one')).toBe(true);
+    expect(await images.findAny('one')).toBeUndefined();
+  });
+});
