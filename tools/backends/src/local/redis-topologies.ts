@@ -5,59 +5,14 @@ import { Redis } from 'ioredis';
 import { BackendUnavailableError } from '../types.js';
 import { debianTool } from './debian-packages.js';
 import { findFreePort } from './free-port.js';
-import { redisServerBinary } from './redis.js';
+import { onFreePort, probeOwnRedis, redisServerBinary, startRedisNode, type RedisNodeProcess } from './redis.js';
 import { runCommand } from './run-command.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
 // Redis as operators run it beyond one machine, on loopback for the topology tests: a
 // Cluster of primaries, and a primary with a replica watched by Sentinels.
 
-export interface RedisNodeProcess {
-  readonly host: string;
-  readonly port: number;
-  readonly process: ServerProcess;
-}
-
-/** The settings every data node gets: those BullMQ requires, as for the single server. */
-const DATA_NODE_ARGS = ['--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'];
-
-/**
- * Answers once the server on `port` is the process `pid`: a free port can be taken by
- * another test's server between the look-up and the bind, and that one would answer a PING.
- */
-async function probeOwnRedis(port: number, pid: number): Promise<void> {
-  const info = await askOnce(port, (client) => client.info('server'));
-  const answering = /process_id:(\d+)/.exec(info)?.[1];
-  if (Number(answering) !== pid) throw new Error(`port ${port} is answered by process ${answering ?? '?'}, not by ${pid}`);
-}
-
-/** Starts a server on a free port, on another one when that port was taken before the bind. */
-async function onFreePort(start: (port: number) => Promise<ServerProcess>): Promise<{ port: number; process: ServerProcess }> {
-  for (let attempt = 1; ; attempt += 1) {
-    const port = await findFreePort();
-    try {
-      return { port, process: await start(port) };
-    } catch (error) {
-      if (attempt === 3) throw error;
-    }
-  }
-}
-
-async function startRedisNode(dataDir: string, name: string, extraArgs: readonly string[] = []): Promise<RedisNodeProcess> {
-  const binary = await redisServerBinary();
-  const dir = join(dataDir, name);
-  mkdirSync(dir, { recursive: true });
-  const { port, process } = await onFreePort((port) =>
-    startServerProcess({
-      name: `redis-server (${name})`,
-      command: binary,
-      args: [...DATA_NODE_ARGS, '--port', String(port), '--dir', dir, ...extraArgs],
-      logFile: join(dir, 'redis.log'),
-      probe: (pid) => probeOwnRedis(port, pid),
-    }),
-  );
-  return { host: '127.0.0.1', port, process };
-}
+export type { RedisNodeProcess };
 
 async function stopAll(nodes: readonly { process: ServerProcess }[]): Promise<void> {
   await Promise.allSettled(nodes.map((node) => node.process.stop()));
