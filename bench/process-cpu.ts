@@ -14,6 +14,14 @@ export function cpuMillis(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
+function cpuMillisIfRunning(pid: number): number | undefined {
+  try {
+    return cpuMillis(pid);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The process with a socket listening on TCP `port` (IPv4 or IPv6), if this user can see it. */
 export function pidListeningOn(port: number): number | undefined {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
@@ -59,14 +67,19 @@ export class CpuMeter {
   constructor(private readonly pids: Readonly<Record<string, number | undefined>>) {}
 
   start(): void {
-    for (const [name, pid] of Object.entries(this.pids)) if (pid !== undefined) this.before.set(name, cpuMillis(pid));
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const now = pid === undefined ? undefined : cpuMillisIfRunning(pid);
+      if (now !== undefined) this.before.set(name, now);
+    }
   }
 
+  /** A process that ended meanwhile is left out rather than counted short. */
   stop(): Record<string, number> {
     const spent: Record<string, number> = {};
     for (const [name, pid] of Object.entries(this.pids)) {
       const before = this.before.get(name);
-      if (pid !== undefined && before !== undefined) spent[name] = cpuMillis(pid) - before;
+      const now = pid === undefined ? undefined : cpuMillisIfRunning(pid);
+      if (before !== undefined && now !== undefined) spent[name] = now - before;
     }
     return spent;
   }

@@ -112,7 +112,7 @@ function cpuPerRequest(side: Measured): Record<string, number> {
   return { ...perRequest, total: Object.values(perRequest).reduce((sum, ms) => sum + ms, 0) };
 }
 
-const PROCESSES = ['gateway', 'ingest', 'reaper', 'redis', 'mongodb', 's3', 'bench'] as const;
+const PROCESSES = ['gateway', 'pass-through', 'ingest', 'reaper', 'redis', 'mongodb', 's3', 'bench'] as const;
 
 async function main(): Promise<void> {
   const started = new Date();
@@ -261,6 +261,8 @@ async function main(): Promise<void> {
   const passThrough = fork(fileURLToPath(new URL('./pass-through.js', import.meta.url)), {
     env: { ...process.env, PASS_THROUGH_S3: JSON.stringify({ ...backends.settings.s3, bucket: stack.objects.bucket }) },
   });
+  // Its CPU counts in the bare-proxy cells as the gateway's does in the service's.
+  cpuPids['pass-through'] = passThrough.pid;
   const passThroughPort = await new Promise<number>((resolve, reject) => {
     passThrough.once('message', (message) => resolve((message as { port: number }).port));
     passThrough.once('exit', () => reject(new Error('the pass-through proxy exited')));
@@ -305,6 +307,7 @@ async function main(): Promise<void> {
     }
   }
   passThrough.disconnect();
+  delete cpuPids['pass-through'];
 
   // Delete: DELETEs per second, then the time until the reaper has purged every byte.
   const small = sizes[0]?.bytes ?? Buffer.alloc(0);
