@@ -16,4 +16,4 @@ export { prepareInBackground } from './prepare-in-background.js';
 export { serveWorker, type WorkerServiceOptions } from './serve-worker.js';
 export { connectBackends, type ServiceBackends } from './connect-backends.js';
 export { within } from './within.js';
-export { inSpan, nameRequestSpan, startTracing, tracingRequested } from './tracing.js';
+export { inSpan, nameRequestSpan, startTracing, tracingActive, tracingRequested } from './tracing.js';

@@ -54,6 +54,11 @@ export function startTracing(service: string, env: NodeJS.ProcessEnv = process.e
   return true;
 }
 
+/** Whether `startTracing` turned tracing on in this process. */
+export function tracingActive(): boolean {
+  return provider !== undefined;
+}
+
 /** BullMQ's telemetry for queues and workers while tracing is on (`undefined` otherwise). */
 export function queueTelemetry(): Telemetry | undefined {
   return jobTelemetry;

@@ -6,7 +6,7 @@ import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
 import type { RedisClient } from '@imagehost/jobs';
 import { logDestination, loggerOptions } from '@imagehost/logging';
-import { nameRequestSpan, type BackendCallObserver } from '@imagehost/ops';
+import { nameRequestSpan, tracingActive, type BackendCallObserver } from '@imagehost/ops';
 import type { GatewayMetrics } from './metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
@@ -119,9 +119,12 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     observeRedisCall: deps.observeRedisCall,
   });
   await app.register(uploadsInProgressPlugin, { perClient: config.uploadsInProgressPerClient });
-  app.addHook('onRequest', async (request) => {
-    nameRequestSpan(request.method, request.routeOptions.url ?? 'unmatched');
-  });
+  // Only while tracing: an extra hook on every request costs the hot reads otherwise.
+  if (tracingActive()) {
+    app.addHook('onRequest', async (request) => {
+      nameRequestSpan(request.method, request.routeOptions.url ?? 'unmatched');
+    });
+  }
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
     metrics.httpDuration.observe(
