@@ -23,7 +23,11 @@ const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const CELL_MS = Number(process.env.BENCH_CELL_MS ?? 4000);
 /** Each cell runs service and floor in this many slices per side, ordered service, floor, floor, service. */
 const SLICES = 2;
-const CONCURRENCY = [1, 16, 64];
+const CONCURRENCY = (process.env.BENCH_CLIENTS ?? '1,16,64').split(',').map(Number);
+/** `BENCH_ONLY=upload,cold` runs only those parts (upload, hot, lookup, cold, delete, burst) and writes no results. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter((part) => part !== ''));
+const runs = (part: string) => ONLY.size === 0 || ONLY.has(part);
+const partial = ONLY.size > 0 || process.env.BENCH_CLIENTS !== undefined;
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -195,7 +199,7 @@ async function main(): Promise<void> {
 
   // Upload: POST / (driven by oha) against PutObject + the same sharp validation + one insert
   // (driven from this process, whose CPU is then the floor's own).
-  for (const size of sizes) {
+  for (const size of runs('upload') ? sizes : []) {
     const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
     const bodyFile = join(scratch, `upload-${size.bytes.length}.multipart`);
     writeFileSync(bodyFile, body);
@@ -232,7 +236,7 @@ async function main(): Promise<void> {
 
   // Reads: one image per size, read hot; then distinct images in random order (cold). The
   // floor is the same generator reading the same objects straight from S3 (presigned URLs).
-  for (const size of sizes) {
+  for (const size of runs('hot') ? sizes : []) {
     const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
     const posted = await http.send(stack.url('/'), 'POST', body, { 'content-type': contentType });
     const imageKey = (JSON.parse(posted.body.toString('utf8')) as { image_key: string }).image_key;
@@ -251,7 +255,7 @@ async function main(): Promise<void> {
   // What the read path pays before any byte: one record lookup by _id on the MongoDB-protocol
   // server, measured alone (the floor of reads has none, since it knows the object key).
   const anyKey = (await stack.liveRecords())[0]?._id ?? '';
-  for (const concurrency of CONCURRENCY) {
+  for (const concurrency of runs('lookup') ? CONCURRENCY : []) {
     const lookups = await metered(async () => fromLoad(await runLoad({ concurrency, durationMs: CELL_MS, op: async () => void (await stack.images.findAny(anyKey)) })));
     report({ scenario: 'lookup', size: 'record', concurrency, service: lookups });
   }
@@ -269,7 +273,7 @@ async function main(): Promise<void> {
   });
 
   const coldCounts: Record<string, number> = { '256 KiB': 2000, '2 MiB': 300 };
-  for (const size of sizes) {
+  for (const size of runs('cold') ? sizes : []) {
     const count = coldCounts[size.label] ?? 100;
     const { body, contentType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: size.bytes }]);
     const keys: string[] = [];
@@ -310,43 +314,48 @@ async function main(): Promise<void> {
   delete cpuPids['pass-through'];
 
   // Delete: DELETEs per second, then the time until the reaper has purged every byte.
-  const small = sizes[0]?.bytes ?? Buffer.alloc(0);
-  const { body: smallBody, contentType: smallType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: small }]);
-  const deletable: { image_key: string; delete_key: string }[] = [];
-  await runLoad({
-    concurrency: 16,
-    durationMs: 10 * 60_000,
-    maxOps: 300,
-    op: async () => {
-      const response = await http.send(stack.url('/'), 'POST', smallBody, { 'content-type': smallType });
-      deletable.push(JSON.parse(response.body.toString('utf8')) as { image_key: string; delete_key: string });
-    },
-  });
-  const deletes = await metered(async () =>
-    fromLoad(
-      await runLoad({
-    concurrency: 16,
-    durationMs: 10 * 60_000,
-    maxOps: deletable.length,
-    op: async (index) => {
-      const keys = deletable[index];
-      if (keys === undefined) throw new Error('no image');
-      const response = await http.send(stack.url(`/${keys.image_key}`), 'DELETE', undefined, { 'x-delete-key': keys.delete_key });
-      if (response.status !== 200) throw new Error(`DELETE answered ${response.status}`);
-      return response.status;
-    },
-  }),
-    ),
-  );
-  const deletedAt = performance.now();
-  for (;;) {
-    const left = await Promise.all(deletable.map((k) => stack.objects.listObjectKeys(imageObjectsPrefix(k.image_key))));
-    if (left.every((objects) => objects.length === 0)) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  let purgeSeconds = Number.NaN;
+  let deletedCount = 0;
+  if (runs('delete')) {
+    const small = sizes[0]?.bytes ?? Buffer.alloc(0);
+    const { body: smallBody, contentType: smallType } = multipartBody([{ name: 'image', filename: 'bench.jpg', bytes: small }]);
+    const deletable: { image_key: string; delete_key: string }[] = [];
+    await runLoad({
+      concurrency: 16,
+      durationMs: 10 * 60_000,
+      maxOps: 300,
+      op: async () => {
+        const response = await http.send(stack.url('/'), 'POST', smallBody, { 'content-type': smallType });
+        deletable.push(JSON.parse(response.body.toString('utf8')) as { image_key: string; delete_key: string });
+      },
+    });
+    const deletes = await metered(async () =>
+      fromLoad(
+        await runLoad({
+          concurrency: 16,
+          durationMs: 10 * 60_000,
+          maxOps: deletable.length,
+          op: async (index) => {
+            const keys = deletable[index];
+            if (keys === undefined) throw new Error('no image');
+            const response = await http.send(stack.url(`/${keys.image_key}`), 'DELETE', undefined, { 'x-delete-key': keys.delete_key });
+            if (response.status !== 200) throw new Error(`DELETE answered ${response.status}`);
+            return response.status;
+          },
+        }),
+      ),
+    );
+    const deletedAt = performance.now();
+    for (;;) {
+      const left = await Promise.all(deletable.map((k) => stack.objects.listObjectKeys(imageObjectsPrefix(k.image_key))));
+      if (left.every((objects) => objects.length === 0)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    purgeSeconds = (performance.now() - deletedAt) / 1000;
+    deletedCount = deletable.length;
+    report({ scenario: 'delete', size: '256 KiB', concurrency: 16, service: deletes });
+    console.log(`delete     all ${deletable.length} purged by the reaper ${fmt(purgeSeconds, 2)} s after the last DELETE`);
   }
-  const purgeSeconds = (performance.now() - deletedAt) / 1000;
-  report({ scenario: 'delete', size: '256 KiB', concurrency: 16, service: deletes });
-  console.log(`delete     all ${deletable.length} purged by the reaper ${fmt(purgeSeconds, 2)} s after the last DELETE`);
 
   // The queue's own cost on POST, unloaded: the single-client upload cells. (Under load the
   // hop also holds the time a job waits behind others for a worker.)
@@ -361,6 +370,21 @@ async function main(): Promise<void> {
   // earlier phases leave its heap grown and its cache full, which this scenario is not about).
   rss.stop();
   const steadyPeaks = { ...rss.peaks };
+  const cleanUp = async () => {
+    http.close();
+    rmSync(scratch, { recursive: true, force: true });
+    await stack.stop();
+    for (const key of await floorObjects.listObjectKeys()) await floorObjects.removeObject(key);
+    await floorObjects.removeBucket();
+    await floorConnection.dropDatabase();
+    await floorConnection.close();
+    await backends.stop();
+  };
+  if (!runs('burst')) {
+    await cleanUp();
+    console.log('\nBENCH_ONLY without burst: nothing written');
+    return;
+  }
   const big = await noiseJpeg(10 * MiB - 64 * KiB);
   const { body: bigBody, contentType: bigType } = multipartBody([{ name: 'image', filename: 'big.jpg', bytes: big }]);
   await stack.service('gateway').stop();
@@ -390,15 +414,12 @@ async function main(): Promise<void> {
     `memory     64 × ${fmt(big.length / MiB, 2)} MiB uploads at once: ${JSON.stringify(burst.statuses)}; gateway RSS ${fmt(gatewayBefore / MiB)} → peak ${fmt(burstPeak / MiB)} MiB (${fmt((burstPeak - gatewayBefore) / Math.max(1, Math.min(accepted, 64)) / MiB, 2)} MiB per accepted upload)`,
   );
 
-  http.close();
-  rmSync(scratch, { recursive: true, force: true });
-  await stack.stop();
-  for (const key of await floorObjects.listObjectKeys()) await floorObjects.removeObject(key);
-  await floorObjects.removeBucket();
-  await floorConnection.dropDatabase();
-  await floorConnection.close();
-  await backends.stop();
+  await cleanUp();
 
+  if (partial) {
+    console.log('\nBENCH_ONLY or BENCH_CLIENTS set: nothing written');
+    return;
+  }
   const commit = (() => {
     try {
       return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -434,7 +455,7 @@ async function main(): Promise<void> {
       }),
     ),
     '',
-    `- Purge: all ${deletable.length} deleted images' bytes gone ${fmt(purgeSeconds, 2)} s after the last DELETE.`,
+    `- Purge: all ${deletedCount} deleted images' bytes gone ${fmt(purgeSeconds, 2)} s after the last DELETE.`,
     `- Queue hop on POST (gateway wait − ingest work), one client, 256 KiB: p50 ${fmt(hop.p50Ms, 2)} ms, p99 ${fmt(hop.p99Ms, 2)} ms over ${hop.samples} uploads. Under load it includes the wait behind other jobs (table).`,
     `- Peak RSS over the run: ${Object.entries(steadyPeaks).map(([name, bytes]) => `${name} ${fmt(bytes / MiB)} MiB`).join(', ')}.`,
     `- 64 clients uploading ${fmt(big.length / MiB, 2)} MiB at once: ${JSON.stringify(burst.statuses)}; gateway RSS ${fmt(gatewayBefore / MiB)} MiB before, peak ${fmt(burstPeak / MiB)} MiB.`,
