@@ -17,7 +17,7 @@ const server = createServer((request, response) => {
         response.writeHead(404).end();
         return;
       }
-      // minio-js hands back S3's response itself: its length goes on as the gateway's does.
+      // The store hands back S3's response itself: its length goes on as the gateway's does.
       const length = (stream as IncomingMessage).headers['content-length'];
       response.writeHead(200, { 'content-type': 'application/octet-stream', ...(length === undefined ? {} : { 'content-length': length }) });
       stream.pipe(response);

@@ -2,22 +2,9 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { Client, type BucketItem } from 'minio';
 import { AppError } from '@imagehost/errors';
-
-/** What minio-js's own single-request upload of a Buffer uses (private in its typings). */
-interface MinioRequestInternals {
-  /** True over plain HTTP: the signature then carries the body's SHA-256. */
-  readonly enableSHA256?: boolean;
-  readonly makeRequestStreamAsync?: (
-    options: { method: string; bucketName: string; objectName: string; headers: Record<string, string | number> },
-    body: Buffer,
-    sha256sum: string,
-    statusCodes: number[],
-    region: string,
-  ) => Promise<http.IncomingMessage>;
-}
+import { ObjectRequests } from './object-requests.js';
 
 export interface ObjectStoreSettings {
   readonly endpoint: string;
@@ -44,10 +31,7 @@ export interface ListedObject {
 /** One S3 ListObjectsV2 reply's worth. */
 const LIST_PAGE_SIZE = 1000;
 
-/**
- * The largest object the services write. minio-js switches to a multipart upload above its
- * part size; keeping every object below it keeps every write a single, atomic PutObject.
- */
+/** The largest object the services write, each in one atomic PutObject from memory. */
 export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_S3_TIMEOUT_MS = 15_000;
 
@@ -55,7 +39,7 @@ const DEFAULT_S3_TIMEOUT_MS = 15_000;
 const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
 
 /**
- * The HTTP transport minio-js calls, with a deadline: a hung or blackholed S3 must give the
+ * The HTTP transport of every S3 call, with a deadline: a hung or blackholed S3 must give the
  * caller a 503 in bounded time, not hold its request (and an upload's memory) forever.
  * The deadline runs from the call (waiting for a pooled socket included) to the response
  * headers; after that a body that stalls for as long is cut.
@@ -72,18 +56,6 @@ function transportWithDeadline(base: typeof http | typeof https, timeoutMs: numb
     return call;
   };
   return { request: request as typeof http.request };
-}
-
-let warnedOfCopyingPut = false;
-function warnOnceOfCopyingPut(): void {
-  if (warnedOfCopyingPut) return;
-  warnedOfCopyingPut = true;
-  process.emitWarning('minio has no makeRequestStreamAsync: PutObject falls back to copying every upload', { code: 'IMAGEHOST_MINIO_COPYING_PUT' });
-}
-
-/** Whether this minio version has the internal the no-copy PutObject uses (tests pin it). */
-export function hasNoCopyPut(client: Client): boolean {
-  return typeof (client as unknown as MinioRequestInternals).makeRequestStreamAsync === 'function';
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -104,6 +76,7 @@ export function isObjectNotFound(error: unknown): boolean {
 export class ObjectStore {
   readonly bucket: string;
   private readonly client: Client;
+  private readonly requests: ObjectRequests;
   private readonly region: string;
 
   constructor(
@@ -116,6 +89,11 @@ export class ObjectStore {
     const base = useSSL ? https : http;
     this.bucket = settings.bucket;
     this.region = settings.region;
+    // Keep-alive (a fresh TCP connection per object would dominate small reads), and at
+    // most 128 sockets, so an S3 outage cannot pile up connections; one pool for both clients.
+    const agent = new base.Agent({ keepAlive: true, maxSockets: 128 });
+    const transport = transportWithDeadline(base, settings.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS);
+    this.requests = new ObjectRequests({ url, accessKey: settings.accessKey, secretKey: settings.secretKey, region: settings.region }, transport, agent);
     this.client = new Client({
       endPoint: url.hostname,
       port: Number(url.port || (useSSL ? 443 : 80)),
@@ -124,11 +102,8 @@ export class ObjectStore {
       secretKey: settings.secretKey,
       region: settings.region,
       pathStyle: true,
-      partSize: MAX_OBJECT_BYTES,
-      // Keep-alive (a fresh TCP connection per object would dominate small reads), and at
-      // most 128 sockets, so an S3 outage cannot pile up connections.
-      transport: transportWithDeadline(base, settings.timeoutMs ?? DEFAULT_S3_TIMEOUT_MS),
-      transportAgent: new base.Agent({ keepAlive: true, maxSockets: 128 }),
+      transport,
+      transportAgent: agent,
     });
   }
 
@@ -173,38 +148,16 @@ export class ObjectStore {
     await this.call('DeleteBucket', () => this.client.removeBucket(this.bucket));
   }
 
-  async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<void> {
+  /**
+   * Writes the object in one PutObject, the Buffer as it is (no copy), and returns the
+   * SHA-256 (hex) of its bytes, which S3 checked against what it received.
+   */
+  async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<string> {
     if (bytes.length > MAX_OBJECT_BYTES) throw new AppError('IMAGE_TOO_LARGE', `objects are limited to ${MAX_OBJECT_BYTES} bytes`);
-    const headers = { 'Content-Type': contentType, ...Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value])) };
-    // minio-js's putObject copies a Buffer into a new one (a copy of every upload in memory),
-    // so the Buffer is sent as it is, the way minio's single-request upload does, minus the MD5
-    // it computes and drops over plain HTTP (bench/decisions.md#no-copy-put). The headers
-    // above need none of putObject's rewriting (standard, or already `x-amz-meta-`).
-    // A private API: minio is pinned to an exact version, and object-store.test.ts fails when
-    // the internal changes. Should it vanish anyway, the copying public path still works, and
-    // says so once.
-    const { enableSHA256, makeRequestStreamAsync } = this.client as unknown as MinioRequestInternals;
-    await this.call('PutObject', async () => {
-      if (typeof makeRequestStreamAsync !== 'function') {
-        warnOnceOfCopyingPut();
-        await this.client.putObject(this.bucket, key, bytes, bytes.length, headers);
-        return;
-      }
-      const payloadHeaders: Record<string, string | number> =
-        enableSHA256 === true
-          ? { 'Content-Length': bytes.length }
-          : { 'Content-Length': bytes.length, 'Content-MD5': createHash('md5').update(bytes).digest('base64') };
-      const sha256 = enableSHA256 === true ? createHash('sha256').update(bytes).digest('hex') : '';
-      const response = await makeRequestStreamAsync.call(
-        this.client,
-        { method: 'PUT', bucketName: this.bucket, objectName: key, headers: { ...headers, ...payloadHeaders } },
-        bytes,
-        sha256,
-        [200],
-        '',
-      );
-      await finished(response.resume());
-    });
+    const headers = { 'content-type': contentType, ...Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value])) };
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await this.call('PutObject', () => this.requests.put(this.bucket, key, bytes, headers, sha256));
+    return sha256;
   }
 
   /** The user metadata an object was written with, or `undefined` when it does not exist. */
@@ -226,14 +179,7 @@ export class ObjectStore {
    */
   async openObject(key: string, range?: { offset: number; length: number }): Promise<Readable | undefined> {
     return this.call('GetObject', async () => {
-      try {
-        return range === undefined
-          ? await this.client.getObject(this.bucket, key)
-          : await this.client.getPartialObject(this.bucket, key, range.offset, range.length);
-      } catch (error) {
-        if (isObjectNotFound(error)) return undefined;
-        throw error;
-      }
+      return this.requests.get(this.bucket, key, range);
     });
   }
 

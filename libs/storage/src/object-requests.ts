@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import type * as http from 'node:http';
+import aws4 from 'aws4';
+
+// GetObject and PutObject, the two calls on every read and upload, as SigV4-signed HTTP
+// requests of their own: through minio-js a cold 256 KiB GET cost the gateway about 0.15 ms
+// more CPU, and its public putObject copies every upload (bench/decisions.md#object-requests).
+// Signing is aws4's; the rest of the S3 API stays with minio-js.
+
+export interface S3Endpoint {
+  readonly url: URL;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly region: string;
+}
+
+/** An S3 error answer: `code` is S3's own (`NoSuchKey`, `SlowDown`, …). */
+export class S3ResponseError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'S3ResponseError';
+  }
+}
+
+/** S3 error documents are a few hundred bytes; more than this is not one. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+const EMPTY_BODY_SHA256 = createHash('sha256').digest('hex');
+
+function xmlField(xml: string, name: string): string | undefined {
+  return new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
+}
+
+/** Reads S3's XML error document (or notes its absence, as for a HEAD) into an S3ResponseError. */
+async function responseError(response: http.IncomingMessage): Promise<S3ResponseError> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of response as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length > MAX_ERROR_BODY_BYTES) {
+      response.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  const xml = Buffer.concat(chunks).toString('utf8');
+  const status = response.statusCode ?? 0;
+  const code = xmlField(xml, 'Code') ?? `HTTP${status}`;
+  return new S3ResponseError(status, code, `S3 answered ${status} ${code}: ${xmlField(xml, 'Message') ?? response.statusMessage ?? ''}`);
+}
+
+/** Path-style object URL path (aws4 canonicalises it again for the signature). */
+function objectPath(bucket: string, key: string): string {
+  return `/${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+export class ObjectRequests {
+  constructor(
+    private readonly endpoint: S3Endpoint,
+    private readonly transport: Pick<typeof http, 'request'>,
+    private readonly agent: http.Agent,
+  ) {}
+
+  private send(method: 'GET' | 'PUT', bucket: string, key: string, headers: Record<string, string>, body?: Buffer): Promise<http.IncomingMessage> {
+    const { url, accessKey, secretKey, region } = this.endpoint;
+    const signed = aws4.sign(
+      { protocol: url.protocol, host: url.host, path: objectPath(bucket, key), method, service: 's3', region, headers },
+      { accessKeyId: accessKey, secretAccessKey: secretKey },
+    );
+    return new Promise((resolve, reject) => {
+      const call = this.transport.request(
+        { protocol: url.protocol, hostname: url.hostname, port: url.port, method, path: signed.path, headers: signed.headers as http.OutgoingHttpHeaders, agent: this.agent },
+        resolve,
+      );
+      call.once('error', reject);
+      call.end(body);
+    });
+  }
+
+  /**
+   * The object's bytes as S3's response stream (`length` bytes from `offset` when given), or
+   * `undefined` when there is no such object.
+   */
+  async get(bucket: string, key: string, range?: { offset: number; length: number }): Promise<http.IncomingMessage | undefined> {
+    const headers: Record<string, string> = { 'x-amz-content-sha256': EMPTY_BODY_SHA256 };
+    if (range !== undefined) headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
+    const response = await this.send('GET', bucket, key, headers);
+    if (response.statusCode === 200 || response.statusCode === 206) return response;
+    const error = await responseError(response);
+    if (error.code === 'NoSuchKey') return undefined;
+    throw error;
+  }
+
+  /**
+   * Writes `bytes` as the object in one request, as they are (no copy). The signature covers
+   * their SHA-256, so S3 refuses the write unless it received exactly these bytes.
+   */
+  async put(bucket: string, key: string, bytes: Buffer, headers: Record<string, string>, sha256Hex: string): Promise<void> {
+    const response = await this.send('PUT', bucket, key, { ...headers, 'content-length': String(bytes.length), 'x-amz-content-sha256': sha256Hex }, bytes);
+    if (response.statusCode !== 200) throw await responseError(response);
+    response.resume();
+  }
+}
