@@ -92,15 +92,22 @@ function combine(results: readonly OhaResult[]): OhaResult {
   };
 }
 
+/** A side of a cell, with each slice's rate to show how much the machine drifted. */
+interface Side extends Measured {
+  readonly sliceRates: readonly number[];
+}
+
+const mergeSlices = (slices: readonly Measured[]): Side => ({ ...merge(slices), sliceRates: slices.map((slice) => slice.perSecond) });
+
 interface ReplicaCell {
   scenario: string;
-  one: Measured;
-  two: Measured;
+  one: Side;
+  two: Side;
 }
 
 interface FanOutCell {
   gateways: number;
-  uploads: Measured;
+  uploads: Side;
 }
 
 async function main(): Promise<void> {
@@ -181,7 +188,7 @@ async function main(): Promise<void> {
         await scenario.warmUp(WARM_UP_MS);
         sides[n].push(await metered(() => scenario.run(CELL_MS / SLICES)));
       }
-      const cell = { scenario: scenario.name, one: merge(sides[1]), two: merge(sides[2]) };
+      const cell = { scenario: scenario.name, one: mergeSlices(sides[1]), two: mergeSlices(sides[2]) };
       replicaCells.push(cell);
       for (const [label, side] of [['1 + 1', cell.one], ['2 + 2', cell.two]] as const) {
         console.log(`${cell.scenario.padEnd(26)} ${label} ${fmt(side.perSecond)}/s p50 ${fmt(side.p50Ms)} ms p99 ${fmt(side.p99Ms)} ms ${JSON.stringify(side.statuses)}`);
@@ -223,7 +230,7 @@ async function main(): Promise<void> {
     redis.disconnect();
     eventsPerUpload = events / [...slices.values()].flat().reduce((total, slice) => total + slice.requests, 0);
     for (const n of FAN_OUT_GATEWAYS) {
-      const cell = { gateways: n, uploads: merge(slices.get(n) ?? []) };
+      const cell = { gateways: n, uploads: mergeSlices(slices.get(n) ?? []) };
       fanOutCells.push(cell);
       console.log(`fan-out ${n} gateway(s): ${fmt(cell.uploads.perSecond)} uploads/s p50 ${fmt(cell.uploads.p50Ms)} ms p99 ${fmt(cell.uploads.p99Ms)} ms ${JSON.stringify(cell.uploads.statuses)}`);
       console.log(`${''.padEnd(24)}CPU ms per upload: ${cpuLine(cell.uploads)}`);
@@ -271,7 +278,7 @@ async function main(): Promise<void> {
     '',
     '"1 + 1" is one gateway and one ingest worker, "2 + 2" two of each; one reaper in both. CPU per request in ms, from /proc over each side, each process\'s CPU divided by all the requests of the side (so with two gateways each carries about half); `gateways` and `ingest workers` are the sums; `oha` is the load generators, `bench` the benchmark process.',
     '',
-    `| scenario | replicas | req/s | p50 / p99 ms | statuses | ${replicaColumns.join(' | ')} | total |`,
+    `| scenario | replicas | req/s (slices) | p50 / p99 ms | statuses | ${replicaColumns.join(' | ')} | total |`,
     `|---|---|---|---|---|${replicaColumns.map(() => '---|').join('')}---|`,
     ...replicaCells.flatMap((cell) =>
       (
@@ -279,16 +286,16 @@ async function main(): Promise<void> {
           ['1 + 1', cell.one],
           ['2 + 2', cell.two],
         ] as const
-      ).map(([label, side]) => `| ${cell.scenario} | ${label} | ${fmt(side.perSecond)} | ${fmt(side.p50Ms)} / ${fmt(side.p99Ms)} | ${statusText(side)} | ${cpuCells(side, replicaColumns)} |`),
+      ).map(([label, side]) => `| ${cell.scenario} | ${label} | ${rateText(side)} | ${fmt(side.p50Ms)} / ${fmt(side.p99Ms)} | ${statusText(side)} | ${cpuCells(side, replicaColumns)} |`),
     ),
     '',
     '## QueueEvents fan-out',
     '',
-    `Every upload (256 KiB, ${CLIENTS} clients) goes through gateway 1; gateways 2–4 only read the ingest events. One ingest worker. CPU per upload in ms.`,
+    `Every upload (256 KiB, ${CLIENTS} clients) goes through gateway 1; gateways 2–4 only read the ingest events. One ingest worker. Each row ${CELL_MS} ms in ${SLICES} slices, ordered 1, 2, 4, 4, 2, 1 gateways. CPU per upload in ms.`,
     '',
-    `| gateways | uploads/s | p50 / p99 ms | statuses | ${fanOutColumns.join(' | ')} | total |`,
+    `| gateways | uploads/s (slices) | p50 / p99 ms | statuses | ${fanOutColumns.join(' | ')} | total |`,
     `|---|---|---|---|${fanOutColumns.map(() => '---|').join('')}---|`,
-    ...fanOutCells.map((cell) => `| ${cell.gateways} | ${fmt(cell.uploads.perSecond)} | ${fmt(cell.uploads.p50Ms)} / ${fmt(cell.uploads.p99Ms)} | ${statusText(cell.uploads)} | ${cpuCells(cell.uploads, fanOutColumns)} |`),
+    ...fanOutCells.map((cell) => `| ${cell.gateways} | ${rateText(cell.uploads)} | ${fmt(cell.uploads.p50Ms)} / ${fmt(cell.uploads.p99Ms)} | ${statusText(cell.uploads)} | ${cpuCells(cell.uploads, fanOutColumns)} |`),
     '',
     ...(fanOut === undefined
       ? []
@@ -327,6 +334,10 @@ function gatewayFailures(stack: TestStack): string[] {
     }
   }
   return [...counts].map(([key, count]) => `${count} × ${key}`);
+}
+
+function rateText(side: Side): string {
+  return `${fmt(side.perSecond)} (${side.sliceRates.map((rate) => fmt(rate)).join(', ')})`;
 }
 
 function statusText(side: Measured): string {
