@@ -23,7 +23,11 @@ export async function ohaBinary(): Promise<string> {
 }
 
 export interface OhaRun {
-  /** One URL, or a file of URLs each request picks from at random. */
+  /**
+   * One URL, or a file of URLs each request picks from at random. One host and port per
+   * run: oha sends each request over a keep-alive connection it already holds, whatever
+   * host the URL names.
+   */
   readonly target: { readonly url: string } | { readonly urlsFile: string };
   readonly concurrency: number;
   /** Run this long… */

@@ -2,7 +2,6 @@
 // the same backends in one run. Prints a table of ratios (service ÷ floor) and writes it as
 // JSON and Markdown into bench/results/, with a line appended to bench/results/history.md.
 import { execFileSync, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { generateImageKey, generateVersionId, imageObjectsPrefix, objectKeyFor }
 import { ObjectStore } from '@imagehost/storage';
 import { TestStack, multipartBody, readRss, uniqueName } from '@imagehost/testing';
 import { httpClient, runLoad, type LoadResult } from './load.js';
+import { cpuPerRequest, fmt, merge, noiseJpeg, type Measured } from './measure.js';
 import { OHA_VERSION, ohaBinary, runOha, type OhaResult } from './oha.js';
 import { CpuMeter, pidListeningOn } from './process-cpu.js';
 
@@ -31,29 +31,12 @@ const partial = ONLY.size > 0 || process.env.BENCH_CLIENTS !== undefined;
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** A JPEG of random pixels (incompressible, like a detailed photo) close to `target` bytes. */
-async function noiseJpeg(target: number): Promise<Buffer> {
-  let side = Math.round(Math.sqrt(target / 1.9));
-  for (let attempt = 0; attempt < 6; attempt++) {
-    const bytes = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-    if (Math.abs(bytes.length - target) / target < 0.05) return bytes;
-    side = Math.round(side * Math.sqrt(target / bytes.length));
-  }
-  return sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-}
-
 function sampleRss(pids: Record<string, number>, intervalMs = 25) {
   const peaks: Record<string, number> = Object.fromEntries(Object.keys(pids).map((name) => [name, 0]));
   const timer = setInterval(() => {
     for (const [name, pid] of Object.entries(pids)) peaks[name] = Math.max(peaks[name] ?? 0, readRss(pid));
   }, intervalMs);
   return { peaks, stop: () => clearInterval(timer) };
-}
-
-/** A measured side of a cell: the load generator's figures and the CPU each process spent. */
-interface Measured extends OhaResult {
-  /** CPU milliseconds per process over the side's slices (from /proc). */
-  readonly cpuMs: Record<string, number>;
 }
 
 interface Cell {
@@ -82,8 +65,6 @@ function queueHop(lines: readonly string[]): { samples: number; p50Ms: number; p
   return { samples: hops.length, p50Ms: hops[Math.floor(hops.length * 0.5)] ?? Number.NaN, p99Ms: hops[Math.floor(hops.length * 0.99)] ?? Number.NaN };
 }
 
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
-
 /** A closed loop of this process, in the shape of the load generator's results. */
 function fromLoad(result: LoadResult): OhaResult {
   return {
@@ -95,25 +76,6 @@ function fromLoad(result: LoadResult): OhaResult {
     statuses: result.statuses,
     errors: result.errors > 0 ? { failed: result.errors } : {},
   };
-}
-
-/** Slices of one side summed: rates over the total time, percentiles averaged over slices. */
-function merge(parts: readonly Measured[]): Measured {
-  const sum = (pick: (part: Measured) => Record<string, number>) => {
-    const total: Record<string, number> = {};
-    for (const part of parts) for (const [key, value] of Object.entries(pick(part))) total[key] = (total[key] ?? 0) + value;
-    return total;
-  };
-  const requests = parts.reduce((n, part) => n + part.requests, 0);
-  const seconds = parts.reduce((n, part) => n + part.seconds, 0);
-  const mean = (pick: (part: Measured) => number) => parts.reduce((n, part) => n + pick(part), 0) / parts.length;
-  return { requests, seconds, perSecond: requests / seconds, p50Ms: mean((p) => p.p50Ms), p99Ms: mean((p) => p.p99Ms), statuses: sum((p) => p.statuses), errors: sum((p) => p.errors), cpuMs: sum((p) => p.cpuMs) };
-}
-
-/** CPU milliseconds per request of each process, and of all of them together. */
-function cpuPerRequest(side: Measured): Record<string, number> {
-  const perRequest = Object.fromEntries(Object.entries(side.cpuMs).map(([name, ms]) => [name, ms / Math.max(1, side.requests)]));
-  return { ...perRequest, total: Object.values(perRequest).reduce((sum, ms) => sum + ms, 0) };
 }
 
 const PROCESSES = ['gateway', 'pass-through', 'ingest', 'reaper', 'redis', 'mongodb', 's3', 'bench'] as const;
