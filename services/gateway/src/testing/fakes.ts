@@ -88,9 +88,10 @@ export class FakeObjects implements ObjectStore {
   /** Reads of whole objects and ranges, in order (to see what the version cache spared). */
   readonly reads: string[] = [];
 
-  async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<void> {
+  async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<string> {
     this.answer();
     this.objects.set(key, { bytes: Buffer.from(bytes), contentType, metadata: { ...metadata } });
+    return createHash('sha256').update(bytes).digest('hex');
   }
 
   async removeObject(key: string): Promise<void> {
