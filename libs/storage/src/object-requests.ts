@@ -64,18 +64,31 @@ export class ObjectRequests {
     private readonly agent: http.Agent,
   ) {}
 
-  private send(method: 'GET' | 'PUT', bucket: string, key: string, headers: Record<string, string>, body?: Buffer): Promise<http.IncomingMessage> {
+  private send(method: 'GET' | 'PUT', bucket: string, key: string, headers: Record<string, string>, body?: Buffer, isRetry = false): Promise<http.IncomingMessage> {
     const { url, accessKey, secretKey, region } = this.endpoint;
     const signed = aws4.sign(
       { protocol: url.protocol, host: url.host, path: objectPath(bucket, key), method, service: 's3', region, headers },
       { accessKeyId: accessKey, secretAccessKey: secretKey },
     );
     return new Promise((resolve, reject) => {
+      let answered = false;
       const call = this.transport.request(
         { protocol: url.protocol, hostname: url.hostname, port: url.port, method, path: signed.path, headers: signed.headers as http.OutgoingHttpHeaders, agent: this.agent },
-        resolve,
+        (response) => {
+          answered = true;
+          resolve(response);
+        },
       );
-      call.once('error', reject);
+      call.once('error', (error: NodeJS.ErrnoException) => {
+        // S3 closes idle kept-alive sockets (MinIO after 30 s); one closed just as it was reused
+        // fails before any answer. A GET, or a PUT of the same bytes to the same new key, is
+        // safe to send again, once, on a fresh socket.
+        if (!isRetry && !answered && call.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
+          resolve(this.send(method, bucket, key, headers, body, true));
+        } else {
+          reject(error);
+        }
+      });
       call.end(body);
     });
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { ObjectStore } from './object-store.js';
 
@@ -108,6 +108,46 @@ describe('GetObject', () => {
   it('refuses an object larger than the reader allows', async () => {
     answer = (response) => response.writeHead(200, { 'content-length': '10' }).end('0123456789');
     await expect(store.readObject('images/big', 4)).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE' });
+  });
+});
+
+describe('a kept-alive socket that S3 closed as it was reused', () => {
+  it('is replaced by a fresh one for the same request, once, with no error seen', async () => {
+    // Answers the first request on each connection, keeping it open, and drops the connection
+    // without a word on the second: what a reused socket meets when S3's idle timeout fires.
+    let connections = 0;
+    let requests = 0;
+    const sockets: Socket[] = [];
+    const s3 = createTcpServer((socket) => {
+      connections += 1;
+      sockets.push(socket);
+      let seen = 0;
+      socket.on('data', (data) => {
+        const arrived = data.toString('latin1').split('\r\n\r\n').length - 1;
+        requests += arrived;
+        seen += arrived;
+        if (seen === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nbytes');
+        else if (seen > 1) socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
+    const { port } = s3.address() as AddressInfo;
+    const calls: [string, string][] = [];
+    const flaky = new ObjectStore({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'access', secretKey: 'secret', region: 'us-east-1', bucket: 'images' }, (operation, outcome) =>
+      calls.push([operation, outcome]),
+    );
+    try {
+      expect((await flaky.readObject('images/a', 10))?.toString()).toBe('bytes');
+      // Let the agent put the socket back in its pool.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect((await flaky.readObject('images/b', 10))?.toString()).toBe('bytes');
+      expect(await flaky.putObject('images/c', Buffer.from('bytes'), 'image/png')).toMatch(/^[0-9a-f]{64}$/);
+      expect(calls.every(([, outcome]) => outcome === 'ok')).toBe(true);
+      expect({ connections, requests }).toEqual({ connections: 3, requests: 5 });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => s3.close(() => resolve()));
+    }
   });
 });
 
