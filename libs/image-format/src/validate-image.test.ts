@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import sharp from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { corrupted, fixtures, truncated } from '@imagehost/testing';
 import { MAX_JPEG_SCANS, validateImage } from './validate-image.js';
@@ -51,6 +52,38 @@ describe('validateImage', () => {
     const cut = sources.flatMap((bytes) => [0.3, 0.6, 0.9].map((share) => truncated(bytes, Math.floor(bytes.length * share))));
     const outcomes = await Promise.all(cut.flatMap((bytes) => Array.from({ length: 20 }, () => refusal(bytes))));
     expect(new Set(outcomes)).toEqual(new Set(['422 IMAGE_UNDECODABLE']));
+  });
+
+  it('refuses every damaged JPEG that a full-size decode refuses, which a JPEG shrunk on load would not', async () => {
+    // libjpeg decoding at 1/2 to 1/8 of the size (cheaper) let through a tenth to a quarter of
+    // these damaged baseline JPEGs (bench/decisions.md#full-size-decode).
+    const fullSizeDecode = async (bytes: Buffer) =>
+      sharp(bytes, { failOn: 'warning' })
+        .raw()
+        .toBuffer()
+        .then(
+          () => 'accepted',
+          () => '422 IMAGE_UNDECODABLE',
+        );
+    let seed = 19;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const damaged: Buffer[] = [];
+    const jpegs = [await fixtures.baselineJpeg(400, 304), await fixtures.progressiveJpeg(304, 400), await fixtures.cmykJpeg(320, 240)];
+    for (const jpeg of jpegs) {
+      // Past the headers, into the entropy-coded data that only a decode reads.
+      const at = () => Math.floor(jpeg.length * (0.125 + 0.85 * random()));
+      for (let i = 0; i < 12; i++) damaged.push(truncated(jpeg, at()));
+      for (let i = 0; i < 24; i++) {
+        const copy = Buffer.from(jpeg);
+        const from = at();
+        for (let j = from; j < Math.min(copy.length - 2, from + 1 + Math.floor(random() * 8)); j++) copy[j] = Math.floor(random() * 256);
+        damaged.push(copy);
+      }
+    }
+    const verdicts = await Promise.all(damaged.map(async (bytes) => [await refusal(bytes), await fullSizeDecode(bytes)]));
+    expect(verdicts.filter(([ours, reference]) => ours !== reference)).toEqual([]);
+    // Most of the damage is caught at all, or the comparison would prove little.
+    expect(verdicts.filter(([ours]) => ours === '422 IMAGE_UNDECODABLE').length).toBeGreaterThan(damaged.length * 0.6);
   });
 
   it('accepts bytes after the end of a JPEG, as some cameras write them', async () => {

@@ -1,4 +1,3 @@
-import { finished } from 'node:stream/promises';
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { detectImageType, type ImageContentType } from './image-format.js';
@@ -55,16 +54,14 @@ function checkDimensions(bytes: Buffer, width: number, height: number, limits: I
 }
 
 /**
- * Decodes the whole image, streaming the pixels into a sink so it is never held whole.
- * Not `stats()`: under concurrent calls it accepted truncated JPEGs (195 of 640 in a
- * measurement of 40 at once), while the streamed decode refused every one.
+ * Decodes every pixel at full size and drops them (a JPEG decoded smaller on load misses
+ * corrupt data: bench/decisions.md#full-size-decode). To a buffer, not a stream: sharp's
+ * stream output is the same one buffer of pixels, pushed whole. Not `stats()`: under
+ * concurrent calls it accepted truncated JPEGs (195 of 640 in a measurement of 40 at once),
+ * while a decode to pixels refused every one.
  */
 async function decodeEveryPixel(bytes: Buffer, options: SharpOptions): Promise<void> {
-  const decoder = sharp(bytes, options).raw();
-  // Flowing with no listener: each chunk of pixels is dropped as it comes, and an error
-  // (truncated or corrupt data) rejects. Only the readable side counts: the input was given whole.
-  decoder.resume();
-  await finished(decoder, { writable: false });
+  await sharp(bytes, options).raw().toBuffer();
 }
 
 // Imported as `@imagehost/image-format/validate`, apart from the signature checks, so the
