@@ -123,7 +123,13 @@ export class ImageRepository {
    */
   async insertIfAbsent(record: ImageRecord): Promise<InsertOutcome> {
     try {
-      await this.call('insert', () => this.model.create(record));
+      // The driver's insert, not mongoose's `create` (bench/decisions.md#driver-insert): the
+      // record is typed and complete, so the document's casting and validation bought nothing.
+      await this.call('insert', async () => {
+        const db = this.connection.db;
+        if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
+        await db.collection<ImageRecord>(this.model.collection.collectionName).insertOne(record);
+      });
       return { inserted: true };
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;

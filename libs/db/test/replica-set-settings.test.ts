@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Connection } from 'mongoose';
-import { ImageRepository, connectDatabase, type ImageRecord } from '@imagehost/db';
+import mongoose, { type Connection } from 'mongoose';
+import { ImageRepository, REPLICA_SET_OPTIONS, connectDatabase, type ImageRecord } from '@imagehost/db';
 import { testBackendSettings, uniqueName } from '@imagehost/testing';
 
 // The read and write concerns that make the compare-and-set and read-after-PATCH hold on a
@@ -48,6 +48,34 @@ describe('MongoDB concerns', () => {
     expect(client.readConcern).toMatchObject({ level: 'majority' });
     expect(client.readPreference.mode).toBe('primary');
     expect([client.options.retryWrites, client.options.retryReads]).toEqual([true, true]);
+  });
+
+  it('go with every insert: a new image is written with majority, journaled, bounded', async () => {
+    // The insert is the driver's, not mongoose's (bench/decisions.md#driver-insert): what it
+    // sends must still carry the client's write concern.
+    // A connection of its own with the same concerns, watched from its start (commands are
+    // monitored only when the client is made to).
+    const watched = mongoose.createConnection(settings.mongoUrl, { dbName: connection.name, ...REPLICA_SET_OPTIONS, monitorCommands: true });
+    const client = watched.getClient();
+    const inserts: unknown[] = [];
+    client.on('commandStarted', (event) => {
+      if (event.commandName === 'insert') inserts.push(event.command.writeConcern);
+    });
+    const watchedImages = new ImageRepository(watched);
+    const written = record('concerned');
+    try {
+      await watched.asPromise();
+      expect(await watchedImages.insertIfAbsent(written)).toEqual({ inserted: true });
+      expect(await watchedImages.insertIfAbsent({ ...written, versionId: 'other' })).toMatchObject({ inserted: false, existing: { versionId: 'concerned-v1' } });
+    } finally {
+      await watched.close();
+    }
+    expect(inserts).toEqual([
+      { w: 'majority', j: true, wtimeout: 10_000 },
+      { w: 'majority', j: true, wtimeout: 10_000 },
+    ]);
+    // Stored as written: every field, with its type (dates as dates).
+    expect(await images.findAny('concerned')).toEqual(written);
   });
 
   it('leave the repository working on a single server: the lookup after a replacement sees it', async () => {

@@ -1,4 +1,3 @@
-import { finished } from 'node:stream/promises';
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { detectImageType, type ImageContentType } from './image-format.js';
@@ -55,16 +54,23 @@ function checkDimensions(bytes: Buffer, width: number, height: number, limits: I
 }
 
 /**
- * Decodes the whole image, streaming the pixels into a sink so it is never held whole.
- * Not `stats()`: under concurrent calls it accepted truncated JPEGs (195 of 640 in a
- * measurement of 40 at once), while the streamed decode refused every one.
+ * Past this many pixels, validation keeps one band of the decoded image instead of all: the
+ * decoder does the same work and refuses the same damage, but a third of the memory reaches
+ * the garbage collector, which costs more than the extra copy only for large images
+ * (bench/decisions.md#first-band-only).
  */
-async function decodeEveryPixel(bytes: Buffer, options: SharpOptions): Promise<void> {
-  const decoder = sharp(bytes, options).raw();
-  // Flowing with no listener: each chunk of pixels is dropped as it comes, and an error
-  // (truncated or corrupt data) rejects. Only the readable side counts: the input was given whole.
-  decoder.resume();
-  await finished(decoder, { writable: false });
+export const ONE_BAND_ABOVE_PIXELS = 1_000_000;
+
+/**
+ * Decodes every pixel at full size and drops them. At full size, since a JPEG decoded smaller
+ * on load misses corrupt data (bench/decisions.md#full-size-decode). Not `stats()`: under
+ * concurrent calls it accepted truncated JPEGs (195 of 640 in a measurement of 40 at once),
+ * while a decode to pixels refused every one.
+ */
+async function decodeEveryPixel(bytes: Buffer, pixels: number, options: SharpOptions): Promise<void> {
+  const decoder = sharp(bytes, options);
+  if (pixels > ONE_BAND_ABOVE_PIXELS) decoder.extractChannel(0);
+  await decoder.raw().toBuffer();
 }
 
 // Imported as `@imagehost/image-format/validate`, apart from the signature checks, so the
@@ -103,7 +109,7 @@ export async function validateImage(bytes: Buffer, limits: ImageLimits): Promise
   }
   checkDimensions(bytes, width, height, limits);
   try {
-    await decodeEveryPixel(bytes, options);
+    await decodeEveryPixel(bytes, width * height, options);
   } catch (error) {
     throw new AppError('IMAGE_UNDECODABLE', `the image does not decode: ${reasonOf(error)}`);
   }
