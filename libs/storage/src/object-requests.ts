@@ -3,8 +3,8 @@ import type * as http from 'node:http';
 import aws4 from 'aws4';
 
 // GetObject and PutObject, the two calls on every read and upload, as SigV4-signed HTTP
-// requests of their own: through minio-js a cold 256 KiB GET cost the gateway about 0.15 ms
-// more CPU, and its public putObject copies every upload (bench/decisions.md#object-requests).
+// requests of their own: minio-js's public putObject copies every upload, and sending the
+// Buffer as it is needed one of its private methods (bench/decisions.md#object-requests).
 // Signing is aws4's; the rest of the S3 API stays with minio-js.
 
 export interface S3Endpoint {
