@@ -1,8 +1,18 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import type { OhaResult } from './oha.js';
 
 // Pieces both benchmarks (run.ts, scale-out.ts) measure and print with.
+
+/** The short id of the commit checked out, which the results name. */
+export function currentCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** A JPEG of random pixels (incompressible, like a detailed photo) close to `target` bytes. */
 export async function noiseJpeg(target: number): Promise<Buffer> {

@@ -1,7 +1,7 @@
 // `npm run bench`: the service against the physical floor of the same work, side by side on
 // the same backends in one run. Prints a table of ratios (service ÷ floor) and writes it as
 // JSON and Markdown into bench/results/, with a line appended to bench/results/history.md.
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { generateImageKey, generateVersionId, imageObjectsPrefix, objectKeyFor }
 import { ObjectStore } from '@imagehost/storage';
 import { TestStack, multipartBody, readRss, uniqueName } from '@imagehost/testing';
 import { httpClient, runLoad, type LoadResult } from './load.js';
-import { cpuPerRequest, fmt, merge, noiseJpeg, type Measured } from './measure.js';
+import { cpuPerRequest, currentCommit, fmt, type Measured, merge, noiseJpeg } from './measure.js';
 import { OHA_VERSION, ohaBinary, runOha, type OhaResult } from './oha.js';
 import { CpuMeter, pidListeningOn } from './process-cpu.js';
 
@@ -393,13 +393,7 @@ async function main(): Promise<void> {
     console.log('\nBENCH_ONLY or BENCH_CLIENTS set: nothing written');
     return;
   }
-  const commit = (() => {
-    try {
-      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
+  const commit = currentCommit();
   const machine = { cores: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3), node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips, oha: OHA_VERSION };
   const result = { date: started.toISOString(), commit, machine, backends: backends.sources, cellMs: CELL_MS, cells, queueHop: hop, memory, purgeSeconds };
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -2,7 +2,6 @@
 // against one of each, on the same backends, at 64 clients; then what the QueueEvents fan-out
 // (every gateway reads every ingest event) costs per upload at 1, 2 and 4 gateways. Prints the
 // cells and writes bench/results/scale-out.md.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import sharp from 'sharp';
 import { backendEnvironment, provideBackends } from '@imagehost/backends';
 import { TestStack, freePort, multipartBody, type ServiceName, type ServiceProcess } from '@imagehost/testing';
 import { httpClient, runLoad } from './load.js';
-import { cpuPerRequest, fmt, merge, noiseJpeg, type Measured } from './measure.js';
+import { cpuPerRequest, currentCommit, fmt, type Measured, merge, noiseJpeg } from './measure.js';
 import { OHA_VERSION, ohaBinary, runOha, type OhaResult, type OhaRun } from './oha.js';
 import { CpuMeter, pidListeningOn, reapedChildrenCpuMillis } from './process-cpu.js';
 
@@ -254,13 +253,7 @@ async function main(): Promise<void> {
     console.log('\nBENCH_ONLY set: nothing written');
     return;
   }
-  const commit = (() => {
-    try {
-      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
+  const commit = currentCommit();
   const replicaColumns = ['gateway 1', 'gateway 2', 'gateways', 'ingest 1', 'ingest 2', 'ingest workers', 'reaper', 'redis', 'mongodb', 's3', 'bench', 'oha'];
   const fanOutColumns = ['gateway 1', 'gateway 2', 'gateway 3', 'gateway 4', 'ingest 1', 'reaper', 'redis', 'mongodb', 's3', 'bench', 'oha'];
   const cpuCells = (side: Measured, columns: readonly string[]) => {
