@@ -34,7 +34,7 @@ function xmlField(xml: string, name: string): string | undefined {
   return new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
 }
 
-/** Reads S3's XML error document (or notes its absence, as for a HEAD) into an S3ResponseError. */
+/** Reads S3's XML error document (the status alone when there is none) into an S3ResponseError. */
 async function responseError(response: http.IncomingMessage): Promise<S3ResponseError> {
   const chunks: Buffer[] = [];
   let length = 0;
