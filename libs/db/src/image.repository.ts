@@ -81,12 +81,17 @@ export class ImageRepository {
     await this.call('createIndexes', () => this.model.createIndexes());
   }
 
+  /** The driver's database handle, for commands mongoose would only slow down. */
+  private connectedDb(): NonNullable<Connection['db']> {
+    const db = this.connection.db;
+    if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
+    return db;
+  }
+
   /** Succeeds when MongoDB answers (readiness). */
   async ping(): Promise<void> {
     await this.call('ping', async () => {
-      const db = this.connection.db;
-      if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
-      await db.admin().ping();
+      await this.connectedDb().admin().ping();
     });
   }
 
@@ -110,9 +115,7 @@ export class ImageRepository {
    */
   private async findById(filter: Record<string, unknown>, limit: number): Promise<ImageRecord[]> {
     return this.call('find', async () => {
-      const db = this.connection.db;
-      if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
-      const reply = await db.command({ find: this.model.collection.collectionName, filter, limit, batchSize: limit, singleBatch: true });
+      const reply = await this.connectedDb().command({ find: this.model.collection.collectionName, filter, limit, batchSize: limit, singleBatch: true });
       return (reply as { cursor: { firstBatch: ImageRecord[] } }).cursor.firstBatch;
     });
   }
@@ -126,9 +129,7 @@ export class ImageRepository {
       // The driver's insert, not mongoose's `create` (bench/decisions.md#driver-insert): the
       // record is typed and complete, so the document's casting and validation bought nothing.
       await this.call('insert', async () => {
-        const db = this.connection.db;
-        if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
-        await db.collection<ImageRecord>(this.model.collection.collectionName).insertOne(record);
+        await this.connectedDb().collection<ImageRecord>(this.model.collection.collectionName).insertOne(record);
       });
       return { inserted: true };
     } catch (error) {
