@@ -94,17 +94,15 @@ export class ObjectRequests {
   }
 
   /**
-   * The object's bytes as S3's response stream (`length` bytes from `offset` when given), or
-   * `undefined` when there is no such object.
+   * The object's bytes as S3's response stream (`length` bytes from `offset` when given); any
+   * other answer, a missing object included, is an S3ResponseError with S3's code.
    */
-  async get(bucket: string, key: string, range?: { offset: number; length: number }): Promise<http.IncomingMessage | undefined> {
+  async get(bucket: string, key: string, range?: { offset: number; length: number }): Promise<http.IncomingMessage> {
     const headers: Record<string, string> = { 'x-amz-content-sha256': EMPTY_BODY_SHA256 };
     if (range !== undefined) headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
     const response = await this.send('GET', bucket, key, headers);
     if (response.statusCode === 200 || response.statusCode === 206) return response;
-    const error = await responseError(response);
-    if (error.code === 'NoSuchKey') return undefined;
-    throw error;
+    throw await responseError(response);
   }
 
   /**

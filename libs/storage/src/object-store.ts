@@ -179,7 +179,12 @@ export class ObjectStore {
    */
   async openObject(key: string, range?: { offset: number; length: number }): Promise<Readable | undefined> {
     return this.call('GetObject', async () => {
-      return this.requests.get(this.bucket, key, range);
+      try {
+        return await this.requests.get(this.bucket, key, range);
+      } catch (error) {
+        if (isObjectNotFound(error)) return undefined;
+        throw error;
+      }
     });
   }
 
