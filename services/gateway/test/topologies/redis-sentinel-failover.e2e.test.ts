@@ -95,6 +95,10 @@ describe('Redis under Sentinel', () => {
 
     const started = Date.now();
     let killedAt = Number.POSITIVE_INFINITY;
+    // An upload the failover reached: refused while no primary answered, or answered 202 because
+    // its ingest result was lost with the primary (both clients can be in such a wait when the
+    // kill lands, and then see no 503 at all: 1 run in 3 here).
+    const touchedByFailover = (u: Answer) => u.at > killedAt && (u.status === 503 || u.status === 202);
     let stopAt = started + LOAD_CAP_MS;
     const client = async (id: number) => {
       for (let n = 0; Date.now() < stopAt && uploads.length < MAX_UPLOADS; n += 1) {
@@ -116,7 +120,7 @@ describe('Redis under Sentinel', () => {
           else refusedDeletes.push({ imageKey, deleteKey });
         }
         // After the failover: stop once uploads have been stored for LOAD_AFTER_RECOVERY_MS.
-        if (result.status === 201 && Date.now() > killedAt + 1000 && stopAt === started + LOAD_CAP_MS && uploads.some((u) => u.status === 503)) {
+        if (result.status === 201 && Date.now() > killedAt + 1000 && stopAt === started + LOAD_CAP_MS && uploads.some(touchedByFailover)) {
           stopAt = Math.min(stopAt, Date.now() + LOAD_AFTER_RECOVERY_MS);
         }
         await sleep(50);
@@ -187,7 +191,7 @@ describe('Redis under Sentinel', () => {
       uploadsReingestedBySweep: (await reingested()) - reingestedBefore,
     };
     process.stderr.write(`[sentinel failover] ${JSON.stringify(figures)}\n`);
-    expect(refused.length).toBeGreaterThan(0);
+    expect(uploads.filter(touchedByFailover).length).toBeGreaterThan(0);
     // Jest's 60 s default is shorter than the bounds above added up (load cap 45 s, then waits
     // of up to 30 s each): on a loaded machine the test was cut off at 62.9 s mid-check.
   }, 180_000);
