@@ -4,7 +4,7 @@
 #   docker build -t imagehost:0.1.0 .
 # or for several, pushed to a registry (docs/operations.md):
 #   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/imagehost:0.1.0 --push .
-# deploy/test/image-build.test.ts replays this file's build steps in `npm test`.
+# deploy/test/image-build.slow.test.ts replays this file's build steps in `npm test`.
 ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-trixie-slim AS build

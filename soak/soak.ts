@@ -1,7 +1,7 @@
 // The soak: the real services — two gateways, two ingest workers, a reaper — under a mixed
 // load from a second process (load.ts) for a given time, then the checks that every
 // acknowledged write is what the services hold, and how each process's memory moved.
-// `npm run soak` (main.ts) runs it for minutes; soak/test/soak.test.ts for about one.
+// `npm run soak` (main.ts) runs it for minutes; soak/test/soak.slow.test.ts for about one.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
@@ -47,9 +46,10 @@ export function startTracing(service: string, env: NodeJS.ProcessEnv = process.e
       }),
     ],
   });
-  // The instrumentation patches `node:http` when it is next required; the server's prototype
-  // is shared, so servers created afterwards by any module are traced.
-  createRequire(import.meta.url)('node:http');
+  // The instrumentation patches `node:http` when it is next loaded (`getBuiltinModule` is
+  // hooked as `require` is); the server's prototype is shared, so servers created afterwards
+  // by any module are traced.
+  process.getBuiltinModule('node:http');
   jobTelemetry = new BullMQOtel(TRACER_NAME);
   return true;
 }

@@ -5,7 +5,7 @@ import { expectError, startTestGateway, type TestGateway } from '../testing/test
 
 // CORS in-process, over fakes: which origin may read and write, the headers a page can read,
 // preflights, and refusals that a page can read. (A preflight with every backend down, and a
-// real browser on another origin: test/cors.e2e.test.ts and test/upload-page.e2e.test.ts.)
+// real browser on another origin: test/cors.e2e.test.ts and test/upload-page.slow.test.ts.)
 
 const PAGE = 'https://photos.example';
 const OTHER = 'https://elsewhere.example';

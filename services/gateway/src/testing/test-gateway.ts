@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
-import { expect, jest } from '@jest/globals';
+import { expect } from '@jest/globals';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
 import { Registry } from 'prom-client';
 import { loadGatewayConfig, loadIngestConfig } from '@imagehost/config';
@@ -69,19 +69,8 @@ export function expectError(response: LightMyRequestResponse, status: number, co
   expect(response.json()).toEqual({ statusCode: status, error: STATUS_CODES[status], code, message: expect.any(String) });
 }
 
-/**
- * fastify's `inject()` loads light-my-request, which `require`s the `cookie` package, an ES
- * module. Node 20 can require it but Jest's CommonJS loader cannot (before Node 24.9), so it
- * is handed the module as Jest imports it.
- */
-async function letInjectLoadUnderJest(): Promise<void> {
-  const cookie = await import('cookie');
-  jest.mock('cookie', () => cookie);
-}
-
 /** A gateway over fresh fakes. `env` holds gateway and ingest variables (MAX_UPLOAD_BYTES, UPLOAD_RATE_LIMIT…). */
 export async function startTestGateway(env: Readonly<Record<string, string>> = {}): Promise<TestGateway> {
-  await letInjectLoadUnderJest();
   const variables = { ...UNREACHED_BACKENDS, ...env };
   const config = loadGatewayConfig(variables);
   const { maxImagePixels, maxImageSide } = loadIngestConfig(variables);

@@ -335,7 +335,7 @@ describe('docker-compose.yml', () => {
     const images = new Set<string | undefined>();
     for (const name of ['gateway', 'ingest', 'reaper']) {
       const service = compose.services[name];
-      // Health comes from the image's HEALTHCHECK (deploy/test/image-build.test.ts runs it).
+      // Health comes from the image's HEALTHCHECK (deploy/test/image-build.slow.test.ts runs it).
       expect(service?.healthcheck).toBeUndefined();
       expect(Object.values(service?.depends_on ?? {}).map((d) => d.condition)).toEqual(['service_healthy', 'service_healthy', 'service_healthy']);
       expect(service?.environment?.SERVICE).toBe(name);
