@@ -1,2 +1,3 @@
 export { SIGNATURE_BYTES, detectImageType, isAllowedFilename, type ImageContentType } from './image-format.js';
 export { stripImageMetadata, type StrippedImage } from './strip-metadata.js';
+export { PERCEPTUAL_HASH_BITS, hammingDistance, perceptualHash } from './perceptual-hash.js';

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import sharp from 'sharp';
+import { hammingDistance, perceptualHash } from './perceptual-hash.js';
+
+/** A photo-like picture: smooth gradients and a few shapes, so its gradients are not noise. */
+async function scene(seed: number, width = 640, height = 480): Promise<Buffer> {
+  const shapes = Array.from({ length: 6 }, (_, index) => {
+    const x = (seed * 97 + index * 131) % width;
+    const y = (seed * 53 + index * 71) % height;
+    const r = 30 + ((seed + index * 17) % 90);
+    const shade = (seed * 37 + index * 59) % 256;
+    return `<circle cx="${x}" cy="${y}" r="${r}" fill="rgb(${shade},${255 - shade},${(shade * 3) % 256})"/>`;
+  }).join('');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="rgb(${(seed * 11) % 256},40,90)"/><stop offset="1" stop-color="rgb(20,${(seed * 29) % 256},200)"/></linearGradient></defs><rect width="100%" height="100%" fill="url(#g)"/>${shapes}</svg>`;
+  return sharp(Buffer.from(svg)).jpeg({ quality: 92 }).toBuffer();
+}
+
+describe('perceptualHash', () => {
+  it('is 16 hex digits, the same for the same bytes', async () => {
+    const image = await scene(1);
+    const hash = await perceptualHash(image);
+    expect(hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(await perceptualHash(image)).toBe(hash);
+  });
+
+  it('stays within a few bits for a re-encoded, resized or PNG copy, and is far from another picture', async () => {
+    const original = await scene(7);
+    const hash = await perceptualHash(original);
+    const copies = [
+      await sharp(original).jpeg({ quality: 40 }).toBuffer(),
+      await sharp(original).resize(320).jpeg({ quality: 85 }).toBuffer(),
+      await sharp(original).png().toBuffer(),
+    ];
+    for (const copy of copies) expect(hammingDistance(hash, await perceptualHash(copy))).toBeLessThanOrEqual(6);
+    expect(hammingDistance(hash, await perceptualHash(await scene(8)))).toBeGreaterThan(10);
+  });
+});
+
+describe('hammingDistance', () => {
+  it('counts the differing bits', () => {
+    expect(hammingDistance('0000000000000000', '0000000000000000')).toBe(0);
+    expect(hammingDistance('0000000000000000', 'ffffffffffffffff')).toBe(64);
+    expect(hammingDistance('00000000000000f0', '0000000000000001')).toBe(5);
+  });
+});
