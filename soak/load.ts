@@ -8,6 +8,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { errorMessage } from '@imagehost/errors';
 import { generateCapabilityKey, generateImageKey } from '@imagehost/keys';
 import { fixtures, multipartBody, truncated } from '@imagehost/testing';
 
@@ -330,7 +331,7 @@ class LoadRun {
     try {
       reply = await this.http.send(`${gateway}${path}`, method, { 'x-forwarded-for': client.address(), ...headers }, body);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       failure = message === 'timeout' ? 'timeout' : `error: ${message}`;
     }
     const ended = this.now();

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
 import { ObjectRequests } from './object-requests.js';
 
 export interface ObjectStoreSettings {
@@ -117,7 +117,7 @@ export class ObjectStore {
       // An AppError is a refusal decided here (too large…); anything else is S3 not answering.
       this.observeCall?.(operation, error instanceof AppError ? 'error' : 'unavailable', (performance.now() - started) / 1000);
       if (error instanceof AppError) throw error;
-      throw new AppError('BACKEND_UNAVAILABLE', `S3 ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new AppError('BACKEND_UNAVAILABLE', `S3 ${operation} failed: ${errorMessage(error)}`, {
         cause: error,
       });
     }

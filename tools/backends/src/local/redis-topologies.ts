@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '@imagehost/errors';
 import { Redis } from 'ioredis';
 import { BackendUnavailableError } from '../types.js';
 import { debianTool } from './debian-packages.js';
@@ -26,7 +27,7 @@ async function waitForAnswer(port: number, command: [string, ...string[]], accep
   let last = '';
   try {
     while (Date.now() < deadline) {
-      last = String(await client.call(...command).catch((error: unknown) => (error instanceof Error ? error.message : String(error))));
+      last = String(await client.call(...command).catch((error: unknown) => errorMessage(error)));
       if (accept(last)) return;
       await sleep(100);
     }
