@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { backendEnvironment, type S3Settings } from '@imagehost/backends';
+import { backendEnvironment, freePort, type S3Settings } from '@imagehost/backends';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
 import { loadRedisConfig, type RedisTopology } from '@imagehost/config';
 import { INGEST_QUEUE, REAP_QUEUE, bullmqConnection } from '@imagehost/jobs';
@@ -23,21 +22,6 @@ function serviceEntry(name: ServiceName): string {
   const entry = `${REPO_ROOT}services/${name}/dist/main.js`;
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
   return entry;
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
 }
 
 const SLOW_STEP_MS = 5_000;
