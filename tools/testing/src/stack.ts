@@ -4,13 +4,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { backendEnvironment, freePort, type S3Settings } from '@imagehost/backends';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
+import { errorMessage } from '@imagehost/errors';
 import { loadRedisConfig, type RedisTopology } from '@imagehost/config';
 import { INGEST_QUEUE, REAP_QUEUE, bullmqConnection } from '@imagehost/jobs';
 import { ObjectStore } from '@imagehost/storage';
 import { Queue } from 'bullmq';
 import type { Connection } from 'mongoose';
-import { testBackendSettings, uniqueName, waitFor } from './index.js';
+import { testBackendSettings, uniqueName } from './backend-settings.js';
 import { testRunMarker } from './leftover-processes.js';
+import { waitFor } from './wait-for.js';
 
 export type ServiceName = 'gateway' | 'ingest' | 'reaper';
 
@@ -265,7 +267,7 @@ export class TestStack {
         250,
       );
     } catch (error) {
-      throw new Error(`${error instanceof Error ? error.message : String(error)}; still: ${JSON.stringify(last)}`);
+      throw new Error(`${errorMessage(error)}; still: ${JSON.stringify(last)}`);
     }
   }
 
