@@ -31,7 +31,11 @@ export interface ListedObject {
 /** One S3 ListObjectsV2 reply's worth. */
 const LIST_PAGE_SIZE = 1000;
 
-/** The largest object the services write, each in one atomic PutObject from memory. */
+/**
+ * The largest object the services write. Each is sent from one Buffer in one PutObject
+ * (S3 takes up to 5 GiB that way); the bound is on memory: the gateway holds a whole upload,
+ * and the worker reads it back whole to decode it.
+ */
 export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_S3_TIMEOUT_MS = 15_000;
 
@@ -251,8 +255,8 @@ export class ObjectStore {
 
   /**
    * Aborts every unfinished multipart upload under `prefix`. The services never start one
-   * (an upload is at most MAX_OBJECT_BYTES, written in a single PutObject), so any found is
-   * a leftover of something else and only holds space. Returns how many objects had one.
+   * (every object is written in a single PutObject), so any found is a leftover of something
+   * else and only holds space. Returns how many objects had one.
    */
   async abortIncompleteUploads(prefix: string): Promise<number> {
     return this.call('AbortMultipartUpload', async () => {
