@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '@imagehost/errors';
 import { TestStack, freePort, readRss, request, testRunMarker, type ServiceProcess } from '@imagehost/testing';
-import type { LoadReport, LoadSettings } from './load.js';
+import type { LoadReport, LoadSettings } from './load-report.js';
 
 export interface SoakOptions {
   /** Virtual clients in the steady phases. */
