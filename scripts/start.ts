@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { backendEnvironment, provideBackends } from '@imagehost/backends';
+import { errorMessage } from '@imagehost/errors';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const SERVICES = ['gateway', 'ingest', 'reaper'] as const;
@@ -82,6 +83,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`[stack] ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`[stack] ${errorMessage(error)}`);
   process.exit(1);
 });

@@ -4,249 +4,19 @@
 // checked against the statuses the contract allows for that operation at that moment, and
 // the run ends with ONE JSON line on stdout (a LoadReport): counts, latencies, every
 // unexpected answer, and the ledger the driver checks the services' final state against.
-import { createHash, randomInt } from 'node:crypto';
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import { errorMessage } from '@imagehost/errors';
 import { generateCapabilityKey, generateImageKey } from '@imagehost/keys';
 import { fixtures, multipartBody, truncated } from '@imagehost/testing';
+import { ClientIdentity, HttpClient, type Reply } from './load-client.js';
+import { SHED_BEFORE_BODY, SHED_NOTHING, SHED_UPLOAD, ok, refusal, type Allowed, type Checked, type Shedding } from './load-expectations.js';
+import { KeyPool, imagePool, sha256, shortHash, type LiveImage, type PoolImage } from './load-images.js';
+import { BODY_SAMPLE_CHARS, LoadRecorder } from './load-recorder.js';
+import type { LiveEntry, LoadReport, LoadSettings, Phase, Unexpected } from './load-report.js';
 
-export interface LoadSettings {
-  /** Base URLs of the gateways, used round-robin. */
-  readonly gateways: readonly string[];
-  /** Virtual clients in the steady phases. */
-  readonly concurrency: number;
-  readonly steadyBeforeMs: number;
-  /** 0: no spike. */
-  readonly spikeMs: number;
-  /** Clients during the spike, as a multiple of `concurrency`. */
-  readonly spikeFactor: number;
-  readonly steadyAfterMs: number;
-  /** A request not answered within this counts as a timeout (unexpected). */
-  readonly requestTimeoutMs: number;
-  /** Images read by the hot reads (never replaced or deleted). */
-  readonly hotKeys: number;
-  /** Upper bound on requests, whatever the durations. */
-  readonly maxRequests: number;
-  /** Addresses the spike's upload flood (half its clients) comes from; the other half: a fresh address per request. */
-  readonly floodSources: number;
-}
-
-export type Phase = 'steady' | 'spike' | 'after';
-
-export interface Unexpected {
-  readonly op: string;
-  readonly phase: Phase;
-  /** The status, or `timeout` / `error: …` when no answer came. */
-  readonly got: string;
-  readonly expected: readonly number[];
-  readonly why: string;
-  /** Seconds since the phases began (for the setup uploads before them: since the process started). */
-  readonly at: number;
-  readonly gateway: string;
-  /** The start of the response body. */
-  readonly body: string;
-}
-
-export interface OpStats {
-  readonly requests: number;
-  readonly statuses: Record<string, number>;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-}
-
-export interface LiveEntry {
-  readonly imageKey: string;
-  /** SHA-256 of the bytes a GET must serve. */
-  readonly sha256: string;
-  /** The last write was answered 202: the bytes are due once ingested. */
-  readonly pending: boolean;
-  readonly hot: boolean;
-}
-
-export interface Ledger {
-  readonly live: readonly LiveEntry[];
-  /** Images whose DELETE was acknowledged. */
-  readonly deleted: readonly string[];
-  /** Keys a 202 handed out for an upload the ingest then had to refuse (a truncated JPEG): never readable. */
-  readonly neverReadable: readonly string[];
-  /** Successful PATCHes (200 or 202) per update key used, by a short hash of the key. */
-  readonly patchSuccessesByUpdateKey: Record<string, number>;
-}
-
-export interface LoadReport {
-  readonly settings: LoadSettings;
-  /** When the phases began (after the setup uploads), by the wall clock. */
-  readonly startedAtEpochMs: number;
-  readonly durationMs: number;
-  /** Milliseconds from the start of the phases to the spike's first request and its last one's end. */
-  readonly spikeWindowMs: { readonly from: number; readonly to: number } | undefined;
-  readonly requests: number;
-  readonly ops: Record<string, OpStats>;
-  readonly phases: Record<string, { readonly requests: number; readonly statuses: Record<string, number> }>;
-  readonly unexpectedCount: number;
-  /** The first unexpected answers (at most 100). */
-  readonly unexpected: readonly Unexpected[];
-  readonly ledger: Ledger;
-  readonly loadRssMaxBytes: number;
-}
-
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
-/** What a response may be: status → the error `code` it must carry (undefined: a success). */
-type Allowed = ReadonlyMap<number, string | undefined>;
-
-interface LiveImage {
-  readonly imageKey: string;
-  deleteKey: string;
-  updateKey: string;
-  sha256: string;
-}
-
-interface PoolImage {
-  readonly bytes: Buffer;
-  readonly filename: string;
-  readonly sha256: string;
-}
-
-const MAX_UNEXPECTED_SAMPLES = 100;
-const BODY_SAMPLE_CHARS = 300;
 /** Share of acknowledged PATCHes whose old update key is tried once more (it must be dead). */
 const STALE_REPLAY_SHARE = 0.25;
-
-const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
-const shortHash = (key: string): string => sha256(Buffer.from(key)).slice(0, 16);
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-/** A keep-alive HTTP client that reads every body to its end and gives up after `timeoutMs`. */
-class HttpClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 512 });
-
-  constructor(private readonly timeoutMs: number) {}
-
-  send(url: string, method: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const allHeaders = body === undefined ? headers : { ...headers, 'content-length': String(body.length) };
-      const req = httpRequest(url, { method, agent: this.agent, headers: allHeaders }, (res) => {
-        const chunks: Buffer[] = [];
-        let ended = false;
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          ended = true;
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-        });
-        res.on('close', () => {
-          if (!ended) reject(new Error('the response ended before its body'));
-        });
-        res.on('error', reject);
-      });
-      const timer = setTimeout(() => req.destroy(new Error('timeout')), this.timeoutMs);
-      req.on('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      req.end(body);
-    });
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
-/** Live images not held by any client; a client takes one, works on it alone, and puts it back. */
-class KeyPool {
-  private readonly free: LiveImage[] = [];
-
-  get size(): number {
-    return this.free.length;
-  }
-
-  take(): LiveImage | undefined {
-    if (this.free.length === 0) return undefined;
-    const at = randomInt(this.free.length);
-    const last = this.free.pop() as LiveImage;
-    if (at === this.free.length) return last;
-    const taken = this.free[at] as LiveImage;
-    this.free[at] = last;
-    return taken;
-  }
-
-  put(image: LiveImage): void {
-    this.free.push(image);
-  }
-
-  all(): readonly LiveImage[] {
-    return this.free;
-  }
-}
-
-/** Distinct small JPEGs and PNGs (noise over a gradient, so sizes vary from a few to ~100 KiB). */
-async function imagePool(count: number): Promise<PoolImage[]> {
-  const images: PoolImage[] = [];
-  const names = ['photo.jpg', 'scan.png', 'IMG_01.JPEG', 'shot.PNG', 'pic.jpeg'];
-  for (let index = 0; index < count; index++) {
-    const width = 48 + randomInt(200);
-    const height = 48 + randomInt(160);
-    const noise = randomInt(4, 96);
-    const pixels = Buffer.alloc(width * height * 3);
-    for (let at = 0; at < pixels.length; at++) pixels[at] = ((at % (width * 3)) * 255) / (width * 3) + Math.random() * noise;
-    const raw = sharp(pixels, { raw: { width, height, channels: 3 } });
-    const filename = names[index % names.length] ?? 'photo.jpg';
-    const bytes = /\.png$/i.test(filename) ? await raw.png().toBuffer() : await raw.jpeg({ quality: 60 + randomInt(35) }).toBuffer();
-    images.push({ bytes, filename, sha256: sha256(bytes) });
-  }
-  return images;
-}
-
-const ok = (...statuses: number[]): Map<number, string | undefined> => new Map(statuses.map((status) => [status, undefined]));
-const refusal = (status: number, code: string): Allowed => new Map([[status, code]]);
-
-/**
- * How a request may be shed while it overlaps the spike: `overload`, a 503 because the
- * gateway's upload memory is spent (any upload whose body the gateway reads); `rateLimit`, a
- * 429 from the per-client limits, which only the flood's few addresses can reach.
- */
-interface Shedding {
-  readonly overload: boolean;
-  readonly rateLimit: boolean;
-}
-const SHED_UPLOAD: Shedding = { overload: true, rateLimit: true };
-const SHED_BEFORE_BODY: Shedding = { overload: false, rateLimit: true };
-const SHED_NOTHING: Shedding = { overload: false, rateLimit: false };
-
-interface Checked {
-  /** Undefined when no answer came. */
-  readonly reply: Reply | undefined;
-  /** The answer was one of those allowed, and well formed. */
-  readonly expected: boolean;
-}
-
-/** Who a virtual client is to the gateway's per-client limits (the gateway trusts X-Forwarded-For from loopback). */
-class ClientIdentity {
-  constructor(
-    /** A fixed address (the flood), or undefined: a fresh address per request, as many distinct users. */
-    private readonly fixed: string | undefined,
-  ) {}
-
-  get flood(): boolean {
-    return this.fixed !== undefined;
-  }
-
-  address(): string {
-    return this.fixed ?? `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
-  }
-}
 
 class LoadRun {
   private readonly http: HttpClient;
@@ -258,12 +28,7 @@ class LoadRun {
   private readonly deleted: string[] = [];
   private readonly neverReadable: string[] = [];
   private readonly patchSuccesses = new Map<string, number>();
-  private readonly latencies = new Map<string, number[]>();
-  private readonly statuses = new Map<string, Record<string, number>>();
-  private readonly phaseStatuses = new Map<Phase, Record<string, number>>();
-  private readonly unexpected: Unexpected[] = [];
-  private unexpectedCount = 0;
-  private requests = 0;
+  private readonly recorder = new LoadRecorder();
   private nextGateway = 0;
   private spikeFrom: number | undefined;
   private spikeTo: number | undefined;
@@ -292,18 +57,9 @@ class LoadRun {
     return this.spikeFrom !== undefined && this.spikeFrom <= to && (this.spikeTo === undefined || this.spikeTo >= from);
   }
 
-  private count<K>(map: Map<K, Record<string, number>>, key: K, status: string): void {
-    const counts = map.get(key) ?? {};
-    counts[status] = (counts[status] ?? 0) + 1;
-    map.set(key, counts);
-  }
-
   private note(entry: Omit<Unexpected, 'at' | 'phase'> & { at?: number; phase?: Phase }): void {
-    this.unexpectedCount += 1;
     const at = entry.at ?? this.now();
-    if (this.unexpected.length < MAX_UNEXPECTED_SAMPLES) {
-      this.unexpected.push({ ...entry, phase: entry.phase ?? this.phaseAt(at), at: Math.round(at - this.phasesFrom) / 1000, body: entry.body.slice(0, BODY_SAMPLE_CHARS) });
-    }
+    this.recorder.unexpectedAnswer({ ...entry, phase: entry.phase ?? this.phaseAt(at), at: Math.round(at - this.phasesFrom) / 1000, body: entry.body });
   }
 
   /**
@@ -322,7 +78,7 @@ class LoadRun {
     body?: Buffer,
   ): Promise<Checked> {
     const gateway = this.settings.gateways[this.nextGateway++ % this.settings.gateways.length] ?? '';
-    this.requests += 1;
+    this.recorder.requestSent();
     const started = this.now();
     const phase = this.phaseAt(started);
     let reply: Reply | undefined;
@@ -330,16 +86,12 @@ class LoadRun {
     try {
       reply = await this.http.send(`${gateway}${path}`, method, { 'x-forwarded-for': client.address(), ...headers }, body);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       failure = message === 'timeout' ? 'timeout' : `error: ${message}`;
     }
     const ended = this.now();
-    const latencies = this.latencies.get(op) ?? [];
-    latencies.push(ended - started);
-    this.latencies.set(op, latencies);
     const label = reply === undefined ? failure : String(reply.status);
-    this.count(this.statuses, op, label);
-    this.count(this.phaseStatuses, phase, label);
+    this.recorder.answered(op, phase, label, ended - started);
 
     const expected = new Map(allowed);
     if (this.overlapsSpike(started, ended)) {
@@ -570,49 +322,61 @@ class LoadRun {
   }
 
   private async clientLoop(client: ClientIdentity, untilMs: number): Promise<void> {
-    while (this.now() < untilMs && this.requests < this.settings.maxRequests) await this.oneOperation(client);
+    while (this.now() < untilMs && this.recorder.requests < this.settings.maxRequests) await this.oneOperation(client);
   }
 
-  async run(): Promise<LoadReport> {
-    const { concurrency, steadyBeforeMs, spikeMs, spikeFactor, steadyAfterMs, hotKeys, floodSources } = this.settings;
+  /** The images the clients upload, and the bad files they send. */
+  private async makeFiles(): Promise<void> {
     this.images = await imagePool(24);
     this.gif = await fixtures.gif();
     this.brokenJpeg = truncated(await fixtures.baselineJpeg(160, 120));
-    const rssTimer = setInterval(() => (this.rssMax = Math.max(this.rssMax, process.memoryUsage.rss())), 1000);
+  }
 
-    // Hot images, and a few live ones so every operation has something to work on at once.
+  /** Hot images, and a few live ones so every operation has something to work on at once. */
+  private async uploadFirstImages(): Promise<void> {
+    const { concurrency, hotKeys } = this.settings;
     const setup = new ClientIdentity(undefined);
-    for (let index = 0; index < hotKeys + concurrency * 2 && this.requests < this.settings.maxRequests; index++) {
+    for (let index = 0; index < hotKeys + concurrency * 2 && this.recorder.requests < this.settings.maxRequests; index++) {
       const image = await this.upload(setup, 'setup-upload');
       if (image === undefined) continue;
       if (this.hot.length < hotKeys) this.hot.push(image);
       else this.pool.put(image);
     }
+  }
+
+  /**
+   * The spike, `steadyBeforeMs` into the phases: half the extra clients are a flood of uploads
+   * from a few addresses (the per-client limits must shed it with 429), half a crowd of new
+   * addresses running the usual mix (only capacity can shed them: 503, or 202 once the ingest
+   * backlog outlasts the wait).
+   */
+  private async spike(): Promise<void> {
+    const { concurrency, steadyBeforeMs, spikeMs, spikeFactor, floodSources } = this.settings;
+    await new Promise((resolve) => setTimeout(resolve, steadyBeforeMs));
+    this.spikeFrom = this.now();
+    const until = this.spikeFrom + spikeMs;
+    const floods = Array.from({ length: floodSources }, (_, index) => `192.0.2.${index + 1}`);
+    const extra = Array.from({ length: concurrency * (spikeFactor - 1) }, (_, index) =>
+      this.clientLoop(new ClientIdentity(index % 2 === 0 ? floods[(index / 2) % floods.length] : undefined), until),
+    );
+    await Promise.all(extra);
+    this.spikeTo = this.now();
+  }
+
+  async run(): Promise<LoadReport> {
+    const { concurrency, steadyBeforeMs, spikeMs, spikeFactor, steadyAfterMs } = this.settings;
+    await this.makeFiles();
+    const rssTimer = setInterval(() => (this.rssMax = Math.max(this.rssMax, process.memoryUsage.rss())), 1000);
+    await this.uploadFirstImages();
 
     const start = this.now();
     this.phasesFrom = start;
     const startedAtEpochMs = Date.now();
     const endMs = start + steadyBeforeMs + spikeMs + steadyAfterMs;
     const steady = Array.from({ length: concurrency }, () => this.clientLoop(new ClientIdentity(undefined), endMs));
-    let spike: Promise<void> = Promise.resolve();
-    if (spikeMs > 0 && spikeFactor > 1) {
-      spike = (async () => {
-        await new Promise((resolve) => setTimeout(resolve, steadyBeforeMs));
-        this.spikeFrom = this.now();
-        const until = this.spikeFrom + spikeMs;
-        const floods = Array.from({ length: floodSources }, (_, index) => `192.0.2.${index + 1}`);
-        // Half the extra clients are a flood of uploads from a few addresses (the per-client
-        // limits must shed it with 429), half a crowd of new addresses running the usual mix
-        // (only capacity can shed them: 503, or 202 once the ingest backlog outlasts the wait).
-        const extra = Array.from({ length: concurrency * (spikeFactor - 1) }, (_, index) =>
-          this.clientLoop(new ClientIdentity(index % 2 === 0 ? floods[(index / 2) % floods.length] : undefined), until),
-        );
-        await Promise.all(extra);
-        this.spikeTo = this.now();
-      })();
-    }
+    const spike = spikeMs > 0 && spikeFactor > 1 ? this.spike() : Promise.resolve();
     const progress = setInterval(() => {
-      process.stderr.write(`[load] ${Math.round((this.now() - start) / 1000)} s: ${this.requests} requests, ${this.unexpectedCount} unexpected, ${this.pool.size} free images\n`);
+      process.stderr.write(`[load] ${Math.round((this.now() - start) / 1000)} s: ${this.recorder.requests} requests, ${this.recorder.unexpectedCount} unexpected, ${this.pool.size} free images\n`);
     }, 10_000);
     await Promise.all([...steady, spike]);
     clearInterval(progress);
@@ -622,19 +386,6 @@ class LoadRun {
   }
 
   private report(start: number, startedAtEpochMs: number): LoadReport {
-    const ops: Record<string, OpStats> = {};
-    for (const [op, values] of this.latencies) {
-      const sorted = [...values].sort((a, b) => a - b);
-      ops[op] = {
-        requests: sorted.length,
-        statuses: this.statuses.get(op) ?? {},
-        p50Ms: Math.round(percentile(sorted, 50) * 10) / 10,
-        p99Ms: Math.round(percentile(sorted, 99) * 10) / 10,
-        maxMs: Math.round((sorted[sorted.length - 1] ?? 0) * 10) / 10,
-      };
-    }
-    const phases: Record<string, { requests: number; statuses: Record<string, number> }> = {};
-    for (const [phase, statuses] of this.phaseStatuses) phases[phase] = { requests: Object.values(statuses).reduce((a, b) => a + b, 0), statuses };
     // Every image is in exactly one place: hot, free in the pool, or pending (out of circulation).
     const entry = (pending: boolean, hot: boolean) => (image: LiveImage): LiveEntry => ({ imageKey: image.imageKey, sha256: image.sha256, pending, hot });
     return {
@@ -642,11 +393,11 @@ class LoadRun {
       startedAtEpochMs,
       durationMs: Math.round(this.now() - start),
       spikeWindowMs: this.spikeFrom === undefined ? undefined : { from: Math.round(this.spikeFrom - start), to: Math.round((this.spikeTo ?? this.now()) - start) },
-      requests: this.requests,
-      ops,
-      phases,
-      unexpectedCount: this.unexpectedCount,
-      unexpected: this.unexpected,
+      requests: this.recorder.requests,
+      ops: this.recorder.opStats(),
+      phases: this.recorder.phaseStats(),
+      unexpectedCount: this.recorder.unexpectedCount,
+      unexpected: this.recorder.unexpected,
       ledger: {
         live: [...this.hot.map(entry(false, true)), ...this.pool.all().map(entry(false, false)), ...this.pending.map(entry(true, false))],
         deleted: this.deleted,

@@ -6,8 +6,9 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '@imagehost/errors';
 import { TestStack, freePort, readRss, request, testRunMarker, type ServiceProcess } from '@imagehost/testing';
-import type { LoadReport, LoadSettings } from './load.js';
+import type { LoadReport, LoadSettings } from './load-report.js';
 
 export interface SoakOptions {
   /** Virtual clients in the steady phases. */
@@ -308,7 +309,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       await stack.waitUntilConsistent(options.consistencyTimeoutMs ?? 120_000);
       check('objects and records agree', true, 'no orphan object, no record without its object, no tombstone');
     } catch (error) {
-      check('objects and records agree', false, error instanceof Error ? error.message.slice(0, 1000) : String(error));
+      check('objects and records agree', false, errorMessage(error).slice(0, 1000));
     }
 
     // Every acknowledged write is served with its exact bytes, by both gateways.

@@ -2,7 +2,11 @@ import { z } from 'zod';
 import { flag, integer, loadConfig, url } from './load-config.js';
 
 const MiB = 1024 * 1024;
-/** Every upload is stored in one PutObject, which the S3 client does up to 64 MiB. */
+/**
+ * Every upload is held whole in memory (the gateway's buffer, the worker's read and decode)
+ * and stored from it in one PutObject; the object store refuses more than its
+ * MAX_OBJECT_BYTES (64 MiB), so one upload stays well inside the default memory budget.
+ */
 const MAX_UPLOAD_BYTES_CEILING = 64 * MiB;
 
 /** Defaults of the limits in the contract, shared by the gateway and the ingest worker. */

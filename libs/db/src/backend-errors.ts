@@ -40,6 +40,13 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
 }
 
+/** A `create` of a collection that exists already (a replica starting beside this one made it). */
+export function isNamespaceExistsError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  // MongoDB's NamespaceExists; other MongoDB-protocol servers may only say it in words.
+  return (error as { code?: unknown }).code === 48 || (error instanceof Error && /already exists/i.test(error.message));
+}
+
 /** Told of every call: its operation, how it ended (`unavailable`: an outage) and how long it took. */
 export type MongoCallObserver = (operation: string, outcome: 'ok' | 'error' | 'unavailable', seconds: number) => void;
 

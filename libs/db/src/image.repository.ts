@@ -1,7 +1,7 @@
-import mongoose, { type Connection } from 'mongoose';
+import mongoose, { type Connection, type mongo } from 'mongoose';
 import { AppError } from '@imagehost/errors';
-import { callMongo, isDuplicateKeyError, type MongoCallObserver } from './backend-errors.js';
-import { imageModel, type ImageModel, type ImageRecord } from './image.model.js';
+import { callMongo, isDuplicateKeyError, isNamespaceExistsError, type MongoCallObserver } from './backend-errors.js';
+import { IMAGES_COLLECTION, type ImageRecord } from './image.model.js';
 
 export interface DatabaseSettings {
   readonly url: string;
@@ -32,7 +32,8 @@ export const REPLICA_SET_OPTIONS = {
 
 /**
  * Opens a connection that fails fast instead of queueing commands while MongoDB is away:
- * a request must get a 503 within seconds, not hang.
+ * a request must get a 503 within seconds, not hang. Mongoose holds the connection (its pool,
+ * options and lifecycle); the repository reads and writes through the driver's collection.
  */
 export function connectDatabase(settings: DatabaseSettings): Connection {
   return mongoose.createConnection(settings.url, {
@@ -55,17 +56,18 @@ const KEYS_PER_FIND = 1000;
 
 export type InsertOutcome = { readonly inserted: true } | { readonly inserted: false; readonly existing: ImageRecord };
 
-/** Image metadata in MongoDB: the only code that reads or writes the `images` collection. */
+/**
+ * Image metadata in MongoDB: the only code that reads or writes the `images` collection.
+ * Every call is the MongoDB driver's, on a collection typed by `ImageRecord`: the record is
+ * complete and typed where it is built, so mongoose's documents, casting and validation
+ * bought nothing but CPU on the hot paths (bench/decisions.md#driver-insert, #find-command).
+ */
 export class ImageRepository {
-  private readonly model: ImageModel;
-
   constructor(
     private readonly connection: Connection,
     /** Told of every call, for latency and error metrics. */
     private readonly observeCall?: MongoCallObserver,
-  ) {
-    this.model = imageModel(connection);
-  }
+  ) {}
 
   private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     return callMongo(operation, run, this.observeCall);
@@ -74,18 +76,25 @@ export class ImageRepository {
   /** Waits for the connection and creates the collection's indexes; called once at start-up. */
   async prepare(): Promise<void> {
     await this.call('connect', () => this.connection.asPromise());
-    await this.call('createCollection', () => this.model.createCollection().then(() => undefined)).catch((error: unknown) => {
+    await this.call('createCollection', async () => {
+      await this.connectedDb().createCollection(IMAGES_COLLECTION);
+    }).catch((error: unknown) => {
       // A concurrent replica may have created it first.
-      if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
+      if (!isNamespaceExistsError(error)) throw error;
     });
-    await this.call('createIndexes', () => this.model.createIndexes());
+    // Plain indexes only: what MongoDB and the local mongo-java-server both support.
+    await this.call('createIndexes', () => this.images().createIndex({ deletedAt: 1 }));
   }
 
-  /** The driver's database handle, for commands mongoose would only slow down. */
+  /** The driver's database handle, once the connection is open. */
   private connectedDb(): NonNullable<Connection['db']> {
     const db = this.connection.db;
     if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
     return db;
+  }
+
+  private images(): mongo.Collection<ImageRecord> {
+    return this.connectedDb().collection<ImageRecord>(IMAGES_COLLECTION);
   }
 
   /** Succeeds when MongoDB answers (readiness). */
@@ -110,12 +119,12 @@ export class ImageRepository {
 
   /**
    * Records by `_id` (a filter of at most `limit` of them) in one round trip. Every GET comes
-   * here, so it is a plain `find` command: cheaper than a mongoose query or the driver's
-   * cursor (bench/decisions.md#find-command).
+   * here, so it is a plain `find` command: cheaper than the driver's cursor
+   * (bench/decisions.md#find-command).
    */
-  private async findById(filter: Record<string, unknown>, limit: number): Promise<ImageRecord[]> {
+  private async findById(filter: mongo.Filter<ImageRecord>, limit: number): Promise<ImageRecord[]> {
     return this.call('find', async () => {
-      const reply = await this.connectedDb().command({ find: this.model.collection.collectionName, filter, limit, batchSize: limit, singleBatch: true });
+      const reply = await this.connectedDb().command({ find: IMAGES_COLLECTION, filter, limit, batchSize: limit, singleBatch: true });
       return (reply as { cursor: { firstBatch: ImageRecord[] } }).cursor.firstBatch;
     });
   }
@@ -126,10 +135,8 @@ export class ImageRepository {
    */
   async insertIfAbsent(record: ImageRecord): Promise<InsertOutcome> {
     try {
-      // The driver's insert, not mongoose's `create` (bench/decisions.md#driver-insert): the
-      // record is typed and complete, so the document's casting and validation bought nothing.
       await this.call('insert', async () => {
-        await this.connectedDb().collection<ImageRecord>(this.model.collection.collectionName).insertOne(record);
+        await this.images().insertOne(record);
       });
       return { inserted: true };
     } catch (error) {
@@ -151,10 +158,7 @@ export class ImageRepository {
     next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'>,
   ): Promise<ImageRecord | undefined> {
     const previous = await this.call('replaceVersion', () =>
-      this.model
-        .findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null }, { $set: next }, { returnDocument: 'before' })
-        .lean<ImageRecord>()
-        .exec(),
+      this.images().findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null }, { $set: next }, { returnDocument: 'before' }),
     );
     return previous ?? undefined;
   }
@@ -164,22 +168,20 @@ export class ImageRepository {
    * is not deleted already. True when this call deleted it.
    */
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
-    const result = await this.call('markDeleted', () =>
-      this.model.updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null }, { $set: { deletedAt: at } }).exec(),
-    );
+    const result = await this.call('markDeleted', () => this.images().updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null }, { $set: { deletedAt: at } }));
     return result.modifiedCount === 1;
   }
 
   /** Removes the record of a deleted image (never of a live one). True when it removed it. */
   async purgeDeleted(imageKey: string): Promise<boolean> {
-    const result = await this.call('purgeDeleted', () => this.model.deleteOne({ _id: imageKey, deletedAt: { $ne: null } }).exec());
+    const result = await this.call('purgeDeleted', () => this.images().deleteOne({ _id: imageKey, deletedAt: { $ne: null } }));
     return result.deletedCount === 1;
   }
 
   /** Keys of images deleted before `before`, oldest first: tombstones a lost purge left. */
   async findTombstones(before: Date, limit: number): Promise<string[]> {
     const records = await this.call('findTombstones', () =>
-      this.model.find({ deletedAt: { $ne: null, $lt: before } }, { _id: 1 }).sort({ deletedAt: 1 }).limit(limit).lean<{ _id: string }[]>().exec(),
+      this.images().find({ deletedAt: { $ne: null, $lt: before } }, { projection: { _id: 1 } }).sort({ deletedAt: 1 }).limit(limit).toArray(),
     );
     return records.map((record) => record._id);
   }
@@ -212,6 +214,6 @@ export class ImageRepository {
 
   /** How many records there are, deleted ones included. */
   async countAll(): Promise<number> {
-    return this.call('count', () => this.model.countDocuments().exec());
+    return this.call('count', () => this.images().countDocuments());
   }
 }

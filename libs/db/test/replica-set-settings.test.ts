@@ -50,32 +50,42 @@ describe('MongoDB concerns', () => {
     expect([client.options.retryWrites, client.options.retryReads]).toEqual([true, true]);
   });
 
-  it('go with every insert: a new image is written with majority, journaled, bounded', async () => {
-    // The insert is the driver's, not mongoose's (bench/decisions.md#driver-insert): what it
+  it('go with every write: inserts, replacements, deletions and purges are majority, journaled, bounded', async () => {
+    // Every write is the driver's, not mongoose's (bench/decisions.md#driver-insert): what it
     // sends must still carry the client's write concern.
     // A connection of its own with the same concerns, watched from its start (commands are
     // monitored only when the client is made to).
     const watched = mongoose.createConnection(settings.mongoUrl, { dbName: connection.name, ...REPLICA_SET_OPTIONS, monitorCommands: true });
     const client = watched.getClient();
-    const inserts: unknown[] = [];
+    const writes: [string, unknown][] = [];
     client.on('commandStarted', (event) => {
-      if (event.commandName === 'insert') inserts.push(event.command.writeConcern);
+      if (['insert', 'findAndModify', 'update', 'delete'].includes(event.commandName)) writes.push([event.commandName, event.command.writeConcern]);
     });
     const watchedImages = new ImageRepository(watched);
     const written = record('concerned');
+    const replaced = { ...written, versionId: 'concerned-v2', objectKey: 'images/concerned/concerned-v2', updateKeyHash: 'v'.repeat(64) };
     try {
       await watched.asPromise();
       expect(await watchedImages.insertIfAbsent(written)).toEqual({ inserted: true });
       expect(await watchedImages.insertIfAbsent({ ...written, versionId: 'other' })).toMatchObject({ inserted: false, existing: { versionId: 'concerned-v1' } });
+      // Stored as written: every field, with its type (dates as dates).
+      expect(await images.findAny('concerned')).toEqual(written);
+      expect(await watchedImages.replaceVersion('concerned', written.updateKeyHash, replaced)).toEqual(written);
+      expect(await images.findAny('concerned')).toEqual(replaced);
+      expect(await watchedImages.markDeleted('concerned', written.deleteKeyHash, new Date())).toBe(true);
+      expect(await watchedImages.purgeDeleted('concerned')).toBe(true);
     } finally {
       await watched.close();
     }
-    expect(inserts).toEqual([
-      { w: 'majority', j: true, wtimeout: 10_000 },
-      { w: 'majority', j: true, wtimeout: 10_000 },
+    const concern = { w: 'majority', j: true, wtimeout: 10_000 };
+    expect(writes).toEqual([
+      ['insert', concern],
+      ['insert', concern],
+      ['findAndModify', concern],
+      ['update', concern],
+      ['delete', concern],
     ]);
-    // Stored as written: every field, with its type (dates as dates).
-    expect(await images.findAny('concerned')).toEqual(written);
+    expect(await images.findAny('concerned')).toBeUndefined();
   });
 
   it('leave the repository working on a single server: the lookup after a replacement sees it', async () => {

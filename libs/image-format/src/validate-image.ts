@@ -1,5 +1,5 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
 import { detectImageType, type ImageContentType } from './image-format.js';
 import { countJpegScans, readApngFrameCount } from './image-structure.js';
 
@@ -23,10 +23,6 @@ export interface ImageLimits {
  * so thousands of tiny scans are a decoder-CPU bomb (bench/decisions.md#jpeg-scans).
  */
 export const MAX_JPEG_SCANS = 100;
-
-function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Walks the markers only, so a decoder-CPU bomb is refused in O(bytes) before libjpeg sees it. */
 function checkJpegScans(bytes: Buffer): void {
@@ -97,7 +93,7 @@ export async function validateImage(bytes: Buffer, limits: ImageLimits): Promise
     // Header only; the limit is checked below so the refusal can say what was exceeded.
     metadata = await sharp(bytes, { ...options, limitInputPixels: false }).metadata();
   } catch (error) {
-    throw new AppError('IMAGE_UNDECODABLE', `the image header does not decode: ${reasonOf(error)}`);
+    throw new AppError('IMAGE_UNDECODABLE', `the image header does not decode: ${errorMessage(error)}`);
   }
   const expectedFormat = contentType === 'image/png' ? 'png' : 'jpeg';
   if (metadata.format !== expectedFormat) {
@@ -111,7 +107,7 @@ export async function validateImage(bytes: Buffer, limits: ImageLimits): Promise
   try {
     await decodeEveryPixel(bytes, width * height, options);
   } catch (error) {
-    throw new AppError('IMAGE_UNDECODABLE', `the image does not decode: ${reasonOf(error)}`);
+    throw new AppError('IMAGE_UNDECODABLE', `the image does not decode: ${errorMessage(error)}`);
   }
   return { contentType, width, height };
 }

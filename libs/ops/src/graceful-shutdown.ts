@@ -1,3 +1,4 @@
+import { errorMessage } from '@imagehost/errors';
 import type { Logger } from '@imagehost/logging';
 import type { OpsServer } from './ops-server.js';
 
@@ -58,7 +59,7 @@ export function shutDownGracefullyOnSignal(plan: ShutdownPlan): void {
         plan.log.info({ ms: Date.now() - began }, 'stopped');
         process.exit(0);
       } catch (error) {
-        plan.log.error({ err: error instanceof Error ? error.message : String(error) }, 'shutdown failed');
+        plan.log.error({ err: errorMessage(error) }, 'shutdown failed');
         process.exit(1);
       }
     })();

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
+import { errorMessage } from '@imagehost/errors';
 import type { Logger } from '@imagehost/logging';
 import { within } from './within.js';
 
@@ -51,7 +52,7 @@ async function runChecks(checks: readonly ReadinessCheck[]): Promise<(readonly [
         await within(CHECK_TIMEOUT_MS, check.check());
         return [check, 'ok'] as const;
       } catch (error) {
-        return [check, error instanceof Error ? error.message : String(error)] as const;
+        return [check, errorMessage(error)] as const;
       }
     }),
   );

@@ -1,3 +1,4 @@
+import { errorMessage } from '@imagehost/errors';
 import type { Logger } from '@imagehost/logging';
 import type { ReadinessCheck } from './ops-server.js';
 
@@ -18,7 +19,7 @@ export function prepareInBackground(log: Logger, what: string, task: () => Promi
         done = true;
         if (attempt > 1) log.info({ attempt }, `${what}: done`);
       } catch (error) {
-        lastError = error instanceof Error ? error.message : String(error);
+        lastError = errorMessage(error);
         log.warn({ attempt, err: lastError }, `${what} failed; retrying`);
         await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 1000 * attempt)));
       }

@@ -1,11 +1,15 @@
-import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { errorMessage } from '@imagehost/errors';
+import { SpanStatusCode, context, propagation, trace, type Span } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { BullMQOtel } from 'bullmq-otel';
 import type { Telemetry } from 'bullmq';
+import { batchOptionsFromEnvironment, samplerFromEnvironment, spanLimitsFromEnvironment } from './tracing-environment.js';
 
 // OpenTelemetry tracing, off unless the standard OTLP variables point somewhere. The HTTP
 // server span of each request is the root; BullMQ's telemetry carries its context in the job,
@@ -16,7 +20,7 @@ const TRACER_NAME = 'imagehost';
 /** Ops endpoints scraped every few seconds: a span each would drown the traces that matter. */
 const UNTRACED_PATHS = /^\/(metrics|healthz|readyz)(\?|$)/;
 
-let provider: NodeTracerProvider | undefined;
+let provider: TracerProvider | undefined;
 let jobTelemetry: Telemetry | undefined;
 
 /** Whether the environment asks for traces (the OTel SDK's own variables). */
@@ -31,12 +35,17 @@ export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean 
  */
 export function startTracing(service: string, env: NodeJS.ProcessEnv = process.env): boolean {
   if (provider !== undefined || !tracingRequested(env)) return provider !== undefined;
-  provider = new NodeTracerProvider({
+  provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? `imagehost-${service}`, 'service.namespace': 'imagehost' }),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    sampler: samplerFromEnvironment(env),
+    spanLimits: spanLimitsFromEnvironment(env),
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batchOptionsFromEnvironment(env) })],
   });
-  // The AsyncLocalStorage context manager and the W3C trace-context propagator.
-  provider.register();
+  // What the Node tracer provider's `register()` did before OpenTelemetry JS 3: the provider,
+  // the AsyncLocalStorage context manager and the W3C trace-context and baggage propagators.
+  trace.setGlobalTracerProvider(provider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
   registerInstrumentations({
     instrumentations: [
       new HttpInstrumentation({
@@ -92,7 +101,7 @@ export async function inSpan<T>(name: string, work: (span: Span | undefined) => 
     try {
       return await work(span);
     } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
       throw error;
     } finally {
       span.end();

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { freePort } from '@imagehost/testing';
 import { ObjectStore } from './object-store.js';
 
 // GetObject and PutObject as the store sends them, seen by a stand-in S3 that records each
@@ -154,11 +155,8 @@ describe('a kept-alive socket that S3 closed as it was reused', () => {
 describe('call metrics', () => {
   it('time every call, and count one that finds no S3 as unavailable', async () => {
     const calls: [string, string][] = [];
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const { port } = closed.address() as AddressInfo;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
-    // Nothing listens on that port any more: S3 is unavailable.
+    // Nothing listens on that port: S3 is unavailable.
+    const port = await freePort();
     const unreachable = new ObjectStore(
       { endpoint: `http://127.0.0.1:${port}`, accessKey: 'access', secretKey: 'secret', region: 'us-east-1', bucket: 'images', timeoutMs: 2_000 },
       (operation, outcome, seconds) => {

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
 import { ObjectRequests } from './object-requests.js';
 
 export interface ObjectStoreSettings {
@@ -31,7 +31,11 @@ export interface ListedObject {
 /** One S3 ListObjectsV2 reply's worth. */
 const LIST_PAGE_SIZE = 1000;
 
-/** The largest object the services write, each in one atomic PutObject from memory. */
+/**
+ * The largest object the services write. Each is sent from one Buffer in one PutObject
+ * (S3 takes up to 5 GiB that way); the bound is on memory: the gateway holds a whole upload,
+ * and the worker reads it back whole to decode it.
+ */
 export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_S3_TIMEOUT_MS = 15_000;
 
@@ -117,7 +121,7 @@ export class ObjectStore {
       // An AppError is a refusal decided here (too large…); anything else is S3 not answering.
       this.observeCall?.(operation, error instanceof AppError ? 'error' : 'unavailable', (performance.now() - started) / 1000);
       if (error instanceof AppError) throw error;
-      throw new AppError('BACKEND_UNAVAILABLE', `S3 ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new AppError('BACKEND_UNAVAILABLE', `S3 ${operation} failed: ${errorMessage(error)}`, {
         cause: error,
       });
     }
@@ -251,8 +255,8 @@ export class ObjectStore {
 
   /**
    * Aborts every unfinished multipart upload under `prefix`. The services never start one
-   * (an upload is at most MAX_OBJECT_BYTES, written in a single PutObject), so any found is
-   * a leftover of something else and only holds space. Returns how many objects had one.
+   * (every object is written in a single PutObject), so any found is a leftover of something
+   * else and only holds space. Returns how many objects had one.
    */
   async abortIncompleteUploads(prefix: string): Promise<number> {
     return this.call('AbortMultipartUpload', async () => {

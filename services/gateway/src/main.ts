@@ -1,4 +1,5 @@
 import { loadGatewayConfig } from '@imagehost/config';
+import { errorMessage } from '@imagehost/errors';
 import { createIngestQueueEvents, enqueueReap } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
 import {
@@ -87,6 +88,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`gateway: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`gateway: ${errorMessage(error)}\n`);
   process.exit(1);
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TestStack, fixtures, metricSample, multipartBody, request, uploadImage, waitFor } from '@imagehost/testing';
+import { TestStack, fixtures, freePort, metricSample, multipartBody, request, uploadImage, waitFor } from '@imagehost/testing';
 
 // What an operator relies on: metrics that move, health and readiness, the queue dashboard
 // behind its credential, rate limits shared by replicas, and a graceful SIGTERM.
@@ -109,13 +109,7 @@ describe('rate limits held in Redis across two gateways', () => {
   });
 
   async function startSecondGateway(env: Record<string, string> = {}): Promise<string> {
-    const { createServer } = await import('node:net');
-    const port = await new Promise<number>((resolve) => {
-      const server = createServer().listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-      });
-    });
+    const port = await freePort();
     // Ready to serve, not only listening: a request before its Redis connects would get 503.
     await (await stack.startService('gateway', { PORT: String(port), ...env })).waitUntilServing();
     return `http://127.0.0.1:${port}`;

@@ -1,4 +1,5 @@
 import { loadIngestConfig } from '@imagehost/config';
+import { errorMessage } from '@imagehost/errors';
 import { INGEST_QUEUE, createWorker, ingestJobSchema, parseJobData, toWorkerError, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
 import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker, startTracing } from '@imagehost/ops';
@@ -52,6 +53,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`ingest: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`ingest: ${errorMessage(error)}\n`);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
 import { loadReaperConfig } from '@imagehost/config';
+import { errorMessage } from '@imagehost/errors';
 import {
   REAP_QUEUE,
   SWEEP_SCHEDULER_ID,
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
       { name: 'sweep', data: { target: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: 100, attempts: 1 } },
     );
   const renewSchedule = () => {
-    scheduleSweeps().catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not renew the sweep schedule'));
+    scheduleSweeps().catch((error: unknown) => log.warn({ err: errorMessage(error) }, 'could not renew the sweep schedule'));
   };
   renewSchedule();
   const reschedule = setInterval(renewSchedule, Math.min(config.sweepIntervalMs, 60_000));
@@ -81,6 +82,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`reaper: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`reaper: ${errorMessage(error)}\n`);
   process.exit(1);
 });

@@ -16,5 +16,6 @@ export { pingS3, startLocalMinio } from './local/minio.js';
 export { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './local/go-binaries.js';
 export { cachedBuild } from './local/cache.js';
 export { commandExists, runCommand } from './local/run-command.js';
+export { freePort } from './local/free-port.js';
 export { MONGO_IMAGE, REDIS_IMAGE } from './containers.js';
 export { BackendUnavailableError, type BackendSettings, type BackendSource, type Backends, type S3Settings } from './types.js';

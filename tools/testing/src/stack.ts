@@ -1,17 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { backendEnvironment, type S3Settings } from '@imagehost/backends';
+import { backendEnvironment, freePort, type S3Settings } from '@imagehost/backends';
 import { ImageRepository, connectDatabase } from '@imagehost/db';
+import { errorMessage } from '@imagehost/errors';
 import { loadRedisConfig, type RedisTopology } from '@imagehost/config';
 import { INGEST_QUEUE, REAP_QUEUE, bullmqConnection } from '@imagehost/jobs';
 import { ObjectStore } from '@imagehost/storage';
 import { Queue } from 'bullmq';
 import type { Connection } from 'mongoose';
-import { testBackendSettings, uniqueName, waitFor } from './index.js';
+import { testBackendSettings, uniqueName } from './backend-settings.js';
 import { testRunMarker } from './leftover-processes.js';
+import { waitFor } from './wait-for.js';
 
 export type ServiceName = 'gateway' | 'ingest' | 'reaper';
 
@@ -23,21 +24,6 @@ function serviceEntry(name: ServiceName): string {
   const entry = `${REPO_ROOT}services/${name}/dist/main.js`;
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
   return entry;
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
 }
 
 const SLOW_STEP_MS = 5_000;
@@ -281,7 +267,7 @@ export class TestStack {
         250,
       );
     } catch (error) {
-      throw new Error(`${error instanceof Error ? error.message : String(error)}; still: ${JSON.stringify(last)}`);
+      throw new Error(`${errorMessage(error)}; still: ${JSON.stringify(last)}`);
     }
   }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
 import { hashCapabilityKey, isCapabilityKey, isImageKey } from '@imagehost/keys';
 import { imageNotFound, presentedKey } from './capability.js';
@@ -74,7 +74,7 @@ export async function deleteRoutes(app: FastifyInstance, deps: DeleteDeps): Prom
     // Queued without holding the answer: the deletion stands either way (reads already give
     // 404), and a purge a hung Redis never takes is the sweep's, from the tombstone.
     deps.purges.purgeImage(imageKey, request.id).catch((error: unknown) => {
-      request.log.warn({ imageKey, err: error instanceof Error ? error.message : String(error) }, 'could not queue the purge of a deleted image');
+      request.log.warn({ imageKey, err: errorMessage(error) }, 'could not queue the purge of a deleted image');
     });
     request.log.info({ imageKey }, 'image deleted');
     return reply.status(200).send({ image_key: imageKey });

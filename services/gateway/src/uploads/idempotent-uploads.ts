@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '@imagehost/jobs';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
 import type { Logger } from '@imagehost/logging';
 import { observeRedisCall, type BackendCallObserver } from '@imagehost/ops';
 import { deriveIdempotencySecrets, seal, unseal, type IdempotencySecrets } from './idempotency-key.js';
@@ -119,7 +119,7 @@ export class IdempotentUploads {
       const kept = await this.call('idempotency answer', this.redis.eval(ANSWER_CLAIM, 1, redisKey, claim, record, this.options.ttlMs));
       if (kept !== 1) this.options.log.warn({ imageKey: answer.body.image_key }, 'an idempotent upload outlasted its claim; a retry may create another image');
     } catch (error) {
-      this.options.log.warn({ imageKey: answer.body.image_key, err: error instanceof Error ? error.message : String(error) }, 'could not keep an idempotent answer');
+      this.options.log.warn({ imageKey: answer.body.image_key, err: errorMessage(error) }, 'could not keep an idempotent answer');
     }
     return answer;
   }

@@ -1,5 +1,5 @@
 import type { QueueEvents } from 'bullmq';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
 import { decodeJobFailure, enqueueIngest, ingestJobId, isWaitTimeout, type IngestJobData, type IngestJobResult, type IngestQueue } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import { observeRedisCall, within, type BackendCallObserver } from '@imagehost/ops';
@@ -94,7 +94,7 @@ export class IngestClient {
       return { state: 'done', result };
     } catch (error) {
       if (isWaitTimeout(error)) return { state: 'pending' };
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorMessage(error);
       const refusal = decodeJobFailure(reason);
       this.forget(jobId);
       if (refusal !== undefined) throw refusal;
@@ -107,7 +107,7 @@ export class IngestClient {
   /** A finished job has told its waiter everything; removing it keeps Redis small. */
   private forget(jobId: string): void {
     this.queue.remove(jobId).catch((error: unknown) => {
-      this.log.warn({ jobId, err: error instanceof Error ? error.message : String(error) }, 'could not remove a finished ingest job');
+      this.log.warn({ jobId, err: errorMessage(error) }, 'could not remove a finished ingest job');
     });
   }
 }

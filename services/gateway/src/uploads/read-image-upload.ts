@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
 import { SIGNATURE_BYTES, detectImageType, isAllowedFilename, type ImageContentType } from '@imagehost/image-format';
 import type { ByteBudget, Reservation } from './byte-budget.js';
 
@@ -136,7 +136,7 @@ function multipartRefusal(error: unknown): AppError {
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the image as multipart/form-data');
     default:
-      return new AppError('MALFORMED_MULTIPART', `the multipart body could not be read: ${error instanceof Error ? error.message : String(error)}`);
+      return new AppError('MALFORMED_MULTIPART', `the multipart body could not be read: ${errorMessage(error)}`);
   }
 }
 

@@ -1,7 +1,11 @@
 import { createServer } from 'node:net';
 
-/** Asks the kernel for a free TCP port on loopback. */
-export async function findFreePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * A TCP port on `host` (loopback by default) that nothing listens on right now: the kernel
+ * picks it for a probe listener, which is closed before the port is returned. The one probe
+ * of the project, for local servers, test services and benchmarks alike.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

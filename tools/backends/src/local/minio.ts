@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'minio';
 import type { S3Settings } from '../types.js';
-import { findFreePort } from './free-port.js';
+import { freePort } from './free-port.js';
 import { MINIO_MODULE, MINIO_VERSION, goToolBinary } from './go-binaries.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
@@ -30,7 +30,7 @@ export async function startLocalMinio(
   options: { drives?: number } = {},
 ): Promise<{ endpoint: string; process: ServerProcess; drives: readonly string[] }> {
   const binary = await goToolBinary(MINIO_MODULE, MINIO_VERSION);
-  const [port, consolePort] = [await findFreePort(), await findFreePort()];
+  const [port, consolePort] = [await freePort(), await freePort()];
   const endpoint = `http://127.0.0.1:${port}`;
   const root = join(dataDir, 'objects');
   const drives = options.drives === undefined ? [root] : Array.from({ length: options.drives }, (_, index) => join(root, `drive${index + 1}`));

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import mongoose from 'mongoose';
 import { cachedBuild } from './cache.js';
 import { debianTool } from './debian-packages.js';
-import { findFreePort } from './free-port.js';
+import { freePort } from './free-port.js';
 import { runCommand } from './run-command.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
@@ -61,7 +61,7 @@ export async function mongoLauncherClassPath(): Promise<string> {
  */
 export async function startLocalMongo(dataDir: string): Promise<{ url: string; process: ServerProcess }> {
   const [java, classPath] = await Promise.all([debianTool(javaTool), mongoLauncherClassPath()]);
-  const port = await findFreePort();
+  const port = await freePort();
   const url = `mongodb://127.0.0.1:${port}/`;
   const server = await startServerProcess({
     name: 'mongo-java-server',

@@ -1,10 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '@imagehost/errors';
 import { Redis } from 'ioredis';
 import { BackendUnavailableError } from '../types.js';
 import { debianTool } from './debian-packages.js';
-import { findFreePort } from './free-port.js';
+import { freePort } from './free-port.js';
 import { onFreePort, probeOwnRedis, redisServerBinary, startRedisNode, type RedisNodeProcess } from './redis.js';
 import { runCommand } from './run-command.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
@@ -26,7 +27,7 @@ async function waitForAnswer(port: number, command: [string, ...string[]], accep
   let last = '';
   try {
     while (Date.now() < deadline) {
-      last = String(await client.call(...command).catch((error: unknown) => (error instanceof Error ? error.message : String(error))));
+      last = String(await client.call(...command).catch((error: unknown) => errorMessage(error)));
       if (accept(last)) return;
       await sleep(100);
     }
@@ -79,7 +80,7 @@ export async function startLocalRedisCluster(dataDir: string, primaries = 3): Pr
   try {
     for (let index = 0; index < primaries; index += 1) {
       // The bus port is set, not left at port + 10000, which may be taken or past 65535.
-      const busPort = await findFreePort();
+      const busPort = await freePort();
       nodes.push(
         await startRedisNode(dataDir, `cluster-${index}`, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(busPort)]),
       );

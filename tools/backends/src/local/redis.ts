@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { findFreePort } from './free-port.js';
+import { freePort } from './free-port.js';
 import { debianTool } from './debian-packages.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
@@ -54,7 +54,7 @@ export async function probeOwnRedis(port: number, pid: number): Promise<void> {
 /** Starts a server on a free port, on another one when that port was taken before the bind. */
 export async function onFreePort(start: (port: number) => Promise<ServerProcess>): Promise<{ port: number; process: ServerProcess }> {
   for (let attempt = 1; ; attempt += 1) {
-    const port = await findFreePort();
+    const port = await freePort();
     try {
       return { port, process: await start(port) };
     } catch (error) {

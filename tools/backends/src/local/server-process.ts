@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '@imagehost/errors';
 import { BackendUnavailableError } from '../types.js';
 
 export interface ServerProcessOptions {
@@ -92,7 +93,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     }
   }
   await stop();
-  const reason = lastError instanceof Error ? lastError.message : String(lastError);
+  const reason = errorMessage(lastError);
   throw new BackendUnavailableError(
     `${name} did not become healthy within ${startTimeoutMs} ms (last probe error: ${reason}); its log said: ${tailOf(logFile) || '(nothing)'}`,
   );
