@@ -1,9 +1,10 @@
 import { STATUS_CODES } from 'node:http';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { expect } from '@jest/globals';
+import { waitFor } from '@imagehost/testing';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
 import { Registry } from 'prom-client';
-import { loadGatewayConfig, loadIngestConfig } from '@imagehost/config';
+import { loadGatewayConfig } from '@imagehost/config';
 import { buildApp } from '../app.js';
 import { createGatewayMetrics } from '../metrics.js';
 import { FakeImages, FakeIngest, FakeObjects, FakePurges } from './fakes.js';
@@ -69,14 +70,28 @@ export function expectError(response: LightMyRequestResponse, status: number, co
   expect(response.json()).toEqual({ statusCode: status, error: STATUS_CODES[status], code, message: expect.any(String) });
 }
 
-/** A gateway over fresh fakes. `env` holds gateway and ingest variables (MAX_UPLOAD_BYTES, UPLOAD_RATE_LIMIT…). */
+/**
+ * A request body sent in part: `sent` is written at once, the rest when the test says.
+ * `taken()` resolves once the gateway has read every byte sent so far (the state a test
+ * waits for before it looks at what the gateway did with them, instead of sleeping).
+ */
+export function partialBody(sent: Buffer) {
+  const stream = new PassThrough();
+  stream.write(sent);
+  return {
+    stream,
+    taken: () => waitFor('the gateway to read the bytes sent so far', () => (stream.readableLength + stream.writableLength === 0 ? true : undefined), 5_000, 1),
+    finish: (rest: Buffer = Buffer.alloc(0)) => stream.end(rest),
+  };
+}
+
+/** A gateway over fresh fakes. `env` holds gateway variables (MAX_UPLOAD_BYTES, UPLOAD_RATE_LIMIT…). */
 export async function startTestGateway(env: Readonly<Record<string, string>> = {}): Promise<TestGateway> {
   const variables = { ...UNREACHED_BACKENDS, ...env };
   const config = loadGatewayConfig(variables);
-  const { maxImagePixels, maxImageSide } = loadIngestConfig(variables);
   const images = new FakeImages();
   const objects = new FakeObjects();
-  const ingest = new FakeIngest(images, objects, { maxImagePixels, maxImageSide });
+  const ingest = new FakeIngest(images, objects);
   const purges = new FakePurges();
   const time = { now: TEST_START_MS };
   const registry = new Registry();
