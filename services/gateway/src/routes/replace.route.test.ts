@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { AppError } from '@imagehost/errors';
 import { fixtures, multipartBody, type FormPart } from '@imagehost/testing';
-import { TEST_START_MS, expectError, partialBody, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { TEST_START_MS, expectError, partialBody, sharedTestGateway, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // PATCH /{image_key} in-process, over fakes: key rotation, every way the key may come, and
 // refusals that leave the old image and the old keys exactly as they were. The ingest worker's
@@ -11,7 +11,7 @@ const ENV = { MAX_UPLOAD_BYTES: '200000', MAX_IMAGE_PIXELS: '1000000' };
 let gateway: TestGateway;
 
 beforeEach(async () => {
-  gateway = await startTestGateway(ENV);
+  gateway = await sharedTestGateway(ENV);
 });
 
 afterEach(async () => {

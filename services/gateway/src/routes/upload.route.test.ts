@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { AppError } from '@imagehost/errors';
 import { hashCapabilityKey } from '@imagehost/keys';
 import { PHOTO_SECRETS, fixtures, multipartBody, phonePhotoJpeg, phonePhotoPng, waitFor, type FormPart } from '@imagehost/testing';
-import { TEST_START_MS, expectError, partialBody, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { TEST_START_MS, expectError, partialBody, sharedTestGateway, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // POST / in-process, over fakes: every refusal the gateway decides, the ingest worker's
 // answers (scripted) as the gateway passes them on, the success shapes, and what is left in
@@ -15,7 +15,7 @@ const ENV = { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), MAX_IMAGE_PIXELS: '100
 let gateway: TestGateway;
 
 beforeEach(async () => {
-  gateway = await startTestGateway(ENV);
+  gateway = await sharedTestGateway(ENV);
 });
 
 afterEach(async () => {

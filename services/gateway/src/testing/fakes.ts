@@ -28,6 +28,12 @@ export class FakeImages implements ImageRecords {
   /** While set, every call fails as the repository does while MongoDB is away. */
   down = false;
 
+  /** Empty and reachable again, for the next test on a shared gateway. */
+  reset(): void {
+    this.records.clear();
+    this.down = false;
+  }
+
   async findLive(imageKey: string): Promise<ImageRecord | undefined> {
     this.answer();
     const record = this.records.get(imageKey);
@@ -70,6 +76,13 @@ export class FakeObjects implements ObjectStore {
   down = false;
   /** Reads of whole objects and ranges, in order (to see what the version cache spared). */
   readonly reads: string[] = [];
+
+  /** Empty and reachable again, for the next test on a shared gateway. */
+  reset(): void {
+    this.objects.clear();
+    this.reads.length = 0;
+    this.down = false;
+  }
 
   async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<string> {
     this.answer();
@@ -114,6 +127,13 @@ export class FakePurges implements PurgeQueue {
   /** While set, queueing never answers (Redis hung). */
   hung = false;
 
+  /** Nothing queued, and answering again, for the next test on a shared gateway. */
+  reset(): void {
+    this.purged.length = 0;
+    this.down = false;
+    this.hung = false;
+  }
+
   async purgeImage(imageKey: string): Promise<void> {
     if (this.hung) return new Promise<void>(() => undefined);
     if (this.down) throw outage('Redis');
@@ -156,6 +176,15 @@ export class FakeIngest implements IngestQueueClient {
     private readonly images: FakeImages,
     private readonly objects: FakeObjects,
   ) {}
+
+  /** No jobs, nothing scripted, reachable, answering `stored`: for the next test on a shared gateway. */
+  reset(): void {
+    this.jobs.length = 0;
+    this.queued.length = 0;
+    this.scripted.length = 0;
+    this.answer = STORED;
+    this.down = false;
+  }
 
   /** The answers to the next jobs, in order; later jobs get `answer`. */
   answerNext(...answers: IngestAnswer[]): void {
