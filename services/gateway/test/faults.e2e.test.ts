@@ -135,7 +135,7 @@ describe('Redis', () => {
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     })();
-    await waitFor('an upload to be answered before the restart', () => (answered > 0 ? true : undefined), 10_000, 10);
+    await waitFor('an upload to be answered before the restart', async () => (answered > 0 ? true : undefined), 10_000, 10);
     proxies.redis.setMode('refuse');
     // The restart's length is the behaviour under test: Redis refuses for 2 s.
     await new Promise((resolve) => setTimeout(resolve, 2000));

@@ -26,11 +26,8 @@ export function uniqueName(purpose: string): string {
   return `${cleaned}-${randomBytes(6).toString('hex')}`;
 }
 
-/**
- * Polls `check` until it returns a value other than `undefined`, or fails after `timeoutMs`:
- * the one way tests wait for a state they cannot be told of by an event.
- */
-export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+/** Polls `check` until it returns a value other than `undefined`, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

@@ -93,7 +93,7 @@ function openClient(port: number): Client {
 }
 
 async function until(what: string, check: () => boolean, timeoutMs = 1_000): Promise<void> {
-  await waitFor(what, () => (check() ? true : undefined), timeoutMs, 5);
+  await waitFor(what, async () => (check() ? true : undefined), timeoutMs, 5);
 }
 
 /** Rejects when `promise` takes longer than `timeoutMs`. */

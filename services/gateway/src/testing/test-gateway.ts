@@ -80,7 +80,7 @@ export function partialBody(sent: Buffer) {
   stream.write(sent);
   return {
     stream,
-    taken: () => waitFor('the gateway to read the bytes sent so far', () => (stream.readableLength + stream.writableLength === 0 ? true : undefined), 5_000, 1),
+    taken: () => waitFor('the gateway to read the bytes sent so far', async () => (stream.readableLength + stream.writableLength === 0 ? true : undefined), 5_000, 1),
     finish: (rest: Buffer = Buffer.alloc(0)) => stream.end(rest),
   };
 }

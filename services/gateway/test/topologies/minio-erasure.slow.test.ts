@@ -80,7 +80,7 @@ describe('MinIO erasure-coded over four drives', () => {
       }
     };
     const load = Promise.all([client(), client()]);
-    await waitFor(`the load to store ${STORED_BEFORE_LOSS} uploads`, () => (answers.filter((a) => a.what === 'POST' && a.status === 201).length >= STORED_BEFORE_LOSS ? true : undefined), 30_000);
+    await waitFor(`the load to store ${STORED_BEFORE_LOSS} uploads`, async () => (answers.filter((a) => a.what === 'POST' && a.status === 201).length >= STORED_BEFORE_LOSS ? true : undefined), 30_000);
     renameSync(lost, `${lost}.lost`);
     writeFileSync(lost, 'this drive is gone\n');
     driveLost = true;
