@@ -5,6 +5,8 @@ import { createRegistry, oldestWaitingAgeSeconds, registerQueueMetrics, type Obs
 // those series, never the scrape: the HTTP, job and process metrics are what an operator
 // needs to see during that very outage.
 
+/** The gauges' clock: 2026-01-02 03:04:05 UTC. */
+const NOW = Date.UTC(2026, 0, 2, 3, 4, 5);
 const COUNTS = { waiting: 3, active: 1, delayed: 0, failed: 2, completed: 5, paused: 0, prioritized: 0 };
 
 function queue(name: string, behaviour: 'answers' | 'hangs' | 'refuses'): ObservedQueue {
@@ -13,7 +15,7 @@ function queue(name: string, behaviour: 'answers' | 'hangs' | 'refuses'): Observ
   return {
     name,
     getJobCounts: () => answer({ ...COUNTS }),
-    getJobs: () => answer([{ timestamp: Date.now() - 4_000, opts: {}, attemptsMade: 0 }]),
+    getJobs: () => answer([{ timestamp: NOW - 4_000, opts: {}, attemptsMade: 0 }]),
     isPaused: () => answer(false),
   } as unknown as ObservedQueue;
 }
@@ -29,16 +31,16 @@ describe('queue gauges', () => {
     const ingest = queue('ingest', 'answers');
     let reads = 0;
     const counted = { ...ingest, name: 'ingest', getJobCounts: (...states: []) => (reads++, ingest.getJobCounts(...states)) } as unknown as ObservedQueue;
-    registerQueueMetrics(registry, [counted]);
+    registerQueueMetrics(registry, [counted], { clock: () => NOW });
     const text = await registry.metrics();
     // One read of Redis per scrape, whatever the number of gauges.
     expect(reads).toBe(1);
     await registry.metrics();
     expect(reads).toBe(2);
-    expect(sample(text, 'imagehost_queue_metrics_last_success_timestamp_seconds{service="test"}')).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(sample(text, 'imagehost_queue_metrics_last_success_timestamp_seconds{service="test"}')).toBe(NOW / 1000);
     expect(sample(text, 'imagehost_queue_jobs{queue="ingest",state="waiting",service="test"}')).toBe(3);
     expect(sample(text, 'imagehost_queue_jobs{queue="ingest",state="failed",service="test"}')).toBe(2);
-    expect(sample(text, 'imagehost_queue_oldest_waiting_age_seconds{queue="ingest",service="test"}')).toBeGreaterThanOrEqual(4);
+    expect(sample(text, 'imagehost_queue_oldest_waiting_age_seconds{queue="ingest",service="test"}')).toBe(4);
     expect(sample(text, 'imagehost_queue_paused{queue="ingest",service="test"}')).toBe(0);
   });
 

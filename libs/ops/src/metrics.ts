@@ -50,8 +50,17 @@ interface QueueSnapshot {
  * does not answer, these series are dropped and their last-success time stops moving, while the
  * rest of the scrape (HTTP, jobs, process) still answers — an outage must not blank /metrics.
  */
-export function registerQueueMetrics(registry: Registry, queues: readonly ObservedQueue[], options: { readTimeoutMs?: number } = {}): void {
+export function registerQueueMetrics(
+  registry: Registry,
+  queues: readonly ObservedQueue[],
+  options: {
+    readTimeoutMs?: number;
+    /** Milliseconds since the epoch, as BullMQ stamps jobs (injected by tests). */
+    clock?: () => number;
+  } = {},
+): void {
   const readTimeoutMs = options.readTimeoutMs ?? 1000;
+  const clock = options.clock ?? Date.now;
   // One read of Redis per scrape, shared by the gauges.
   let reading: Promise<Map<string, QueueSnapshot> | undefined> | undefined;
   const snapshot = () => {
@@ -64,7 +73,7 @@ export function registerQueueMetrics(registry: Registry, queues: readonly Observ
             queue.getJobs(['waiting'], 0, WAITING_JOBS_AGED - 1, true),
             queue.isPaused(),
           ]);
-          return [queue.name, { counts, oldestWaitingAgeSeconds: oldestWaitingAgeSeconds(next, Date.now()), paused }] as const;
+          return [queue.name, { counts, oldestWaitingAgeSeconds: oldestWaitingAgeSeconds(next, clock()), paused }] as const;
         }),
       ),
     )
@@ -81,7 +90,7 @@ export function registerQueueMetrics(registry: Registry, queues: readonly Observ
     help: 'When the queue gauges were last read from Redis (Unix seconds); stale while Redis does not answer',
     registers: [registry],
     async collect() {
-      if ((await snapshot()) !== undefined) this.set(Date.now() / 1000);
+      if ((await snapshot()) !== undefined) this.set(clock() / 1000);
     },
   });
   new Gauge({

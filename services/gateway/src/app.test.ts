@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, it } from '@jest/globals';
-import { expectError, startTestGateway, type TestGateway } from './testing/test-gateway.js';
+import { expectError, sharedTestGateway, type TestGateway } from './testing/test-gateway.js';
 
 // What the app does around its routes: the front door, the one error shape for what no route
 // serves, and a generic 500 for the unexpected.
@@ -7,7 +7,7 @@ import { expectError, startTestGateway, type TestGateway } from './testing/test-
 let gateway: TestGateway;
 
 beforeEach(async () => {
-  gateway = await startTestGateway();
+  gateway = await sharedTestGateway();
 });
 
 afterEach(async () => {

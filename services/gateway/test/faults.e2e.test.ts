@@ -127,14 +127,17 @@ describe('Redis', () => {
 
   it('restarted mid-run (connections cut, refused for 2 s): every upload is answered, and the system recovers', async () => {
     const results: Promise<HttpResult>[] = [];
+    let answered = 0;
     const uploads = (async () => {
       for (let i = 0; i < 12; i++) {
-        results.push(store(await freshPng(), [201, 202, 503]));
+        results.push(store(await freshPng(), [201, 202, 503]).finally(() => (answered += 1)));
+        // Paces the uploads across the restart: no state is waited for here.
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     })();
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await waitFor('an upload to be answered before the restart', async () => (answered > 0 ? true : undefined), 10_000, 10);
     proxies.redis.setMode('refuse');
+    // The restart's length is the behaviour under test: Redis refuses for 2 s.
     await new Promise((resolve) => setTimeout(resolve, 2000));
     proxies.redis.setMode('pass');
     await uploads;
@@ -183,10 +186,15 @@ describe('MongoDB unreachable', () => {
     expect(ms).toBeLessThan(6000);
     expect((await request(stack.url('/AAAAAAAAAAAAAAAA'))).status).toBe(503);
     expect((await remove(keptKey, String(kept.json?.delete_key))).status).toBe(503);
+    const reapJobs = async () => metricSample((await request(`${stack.service('reaper').opsUrl}/metrics`)).body.toString('utf8'), 'imagehost_jobs_total', { queue: 'reap' });
+    const queuedAt = Date.now();
     const queued = await store(await freshPng(), [202]);
     expect(await readyz(stack.service('reaper').opsUrl)).toBe(503);
-    // Sweeps run every second meanwhile; none may take anything.
-    await new Promise((resolve) => setTimeout(resolve, SWEEP_GRACE_MS));
+    // Sweeps run every second meanwhile; none may take anything, not even once the upload's
+    // object is past the sweep's grace (that window is the behaviour under test): two sweeps after it.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, queuedAt + SWEEP_GRACE_MS - Date.now())));
+    const reapJobsPastGrace = await reapJobs();
+    await waitFor('two sweeps to run past the grace', async () => ((await reapJobs()) >= reapJobsPastGrace + 2 ? true : undefined), 15_000, 100);
     expect(await stack.objects.listObjectKeys(imageObjectsPrefix(keptKey))).toHaveLength(1);
 
     proxies.mongo.setMode('pass');
@@ -260,6 +268,7 @@ describe('process kills', () => {
     const uploads = (async () => {
       for (let i = 0; i < 200 && uploading; i++) {
         results.push(store(await freshPng(), [201, 202]));
+        // Paces the uploads across the restarts: no state is waited for here.
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     })();

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { imageObjectsPrefix } from '@imagehost/keys';
-import { FaultProxy, TestStack, fixtures, freePort, multipartBody, request, testBackendSettings, type HttpResult } from '@imagehost/testing';
+import { FaultProxy, TestStack, fixtures, freePort, multipartBody, request, testBackendSettings, waitFor, type HttpResult } from '@imagehost/testing';
 
 // Idempotency-Key on POST across two real gateway processes sharing Redis: a retry gets the
 // first answer and creates nothing; concurrent requests with one key make one image; the
@@ -154,7 +154,8 @@ describe('a retry while the first request still waits for ingest', () => {
       const key = randomUUID();
       const jpeg = await imageNumber(6);
       const first = post(slow.baseUrl, jpeg, key);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The retry comes while the first is waiting for its ingest: its job is queued.
+      await waitFor('the first upload to be queued', async () => ((await slow.ingestQueue.getJobCounts('waiting')).waiting === 1 ? true : undefined), 5_000, 10);
       const retried = await post(`http://127.0.0.1:${port}`, jpeg, key);
       const answered = await first;
       expect([answered.status, retried.status]).toEqual([202, 202]);

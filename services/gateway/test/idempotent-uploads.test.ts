@@ -40,18 +40,31 @@ async function codeOf(work: Promise<unknown>): Promise<string> {
   }
 }
 
+/** Work that runs until `finish` is called; `started` resolves once it runs (the key is claimed by then). */
+function heldWork() {
+  let finish: (value: UploadAnswer) => void = () => undefined;
+  let markStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  const work = () => {
+    markStarted();
+    return new Promise<UploadAnswer>((resolve) => (finish = resolve));
+  };
+  return { work, started, finish: (value: UploadAnswer) => finish(value) };
+}
+
 describe('IdempotentUploads', () => {
   it('a retry during the first request waits for its answer', async () => {
     const key = randomUUID();
-    let finish: (value: UploadAnswer) => void = () => undefined;
-    const first = uploads.run(key, file, () => new Promise((resolve) => (finish = resolve)));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const held = heldWork();
+    const first = uploads.run(key, file, held.work);
+    await held.started;
     let ranSecond = false;
     const retry = uploads.run(key, Buffer.from(file), async () => {
       ranSecond = true;
       return answer('second');
     });
-    setTimeout(() => finish(answer('first')), 200);
+    // The first request's remaining run time is the behaviour under test: the retry waits through it.
+    setTimeout(() => held.finish(answer('first')), 200);
     expect(await first).toEqual({ answer: answer('first'), replayed: false });
     expect(await retry).toEqual({ answer: answer('first'), replayed: true });
     expect(ranSecond).toBe(false);
@@ -59,13 +72,13 @@ describe('IdempotentUploads', () => {
 
   it('a claim that lapsed (its gateway died) is taken over by a retry; the first answering late changes nothing', async () => {
     const key = randomUUID();
-    let finish: (value: UploadAnswer) => void = () => undefined;
-    const first = uploads.run(key, file, () => new Promise((resolve) => (finish = resolve)));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const held = heldWork();
+    const first = uploads.run(key, file, held.work);
+    await held.started;
     const started = performance.now();
     expect(await uploads.run(key, file, async () => answer('second'))).toEqual({ answer: answer('second'), replayed: false });
     expect(performance.now() - started).toBeGreaterThanOrEqual(CLAIM_MS - 100);
-    finish(answer('first'));
+    held.finish(answer('first'));
     expect(await first).toEqual({ answer: answer('first'), replayed: false });
     expect(await uploads.run(key, file, never)).toEqual({ answer: answer('second'), replayed: true });
   });
@@ -95,8 +108,9 @@ describe('IdempotentUploads', () => {
 
   it('the same key with another file is 422, also while the first runs', async () => {
     const key = randomUUID();
-    void uploads.run(key, file, never);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const held = heldWork();
+    void uploads.run(key, file, held.work);
+    await held.started;
     expect(await codeOf(uploads.run(key, Buffer.from('other bytes'), async () => answer('other')))).toBe('422 IDEMPOTENCY_KEY_REUSED');
   });
 });

@@ -40,8 +40,11 @@ describe('metrics, health and the queue dashboard', () => {
     const jpeg = await fixtures.baselineJpeg();
     const posted = await uploadImage(stack.baseUrl, jpeg, 'a.jpg');
     expect(posted.status).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const backlog = await scrape(gateway.opsUrl);
+    // The gateway's own clock ages the job: scrape until it has waited a second.
+    const backlog = await waitFor('the waiting job to be a second old', async () => {
+      const text = await scrape(gateway.opsUrl);
+      return metricSample(text, 'imagehost_queue_oldest_waiting_age_seconds', { queue: 'ingest' }) >= 1 ? text : undefined;
+    }, 10_000, 100);
     expect(metricSample(backlog, 'imagehost_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(1);
     expect(metricSample(backlog, 'imagehost_queue_oldest_waiting_age_seconds', { queue: 'ingest' })).toBeGreaterThanOrEqual(1);
     expect(metricSample(backlog, 'imagehost_uploaded_bytes_total')).toBe(jpeg.length);
@@ -182,6 +185,7 @@ describe('graceful shutdown', () => {
         async start(controller) {
           const half = Math.floor(body.length / 2);
           controller.enqueue(body.subarray(0, half));
+          // The slow client is the behaviour under test: the rest comes after the signal.
           await new Promise((resolve) => setTimeout(resolve, 600));
           controller.enqueue(body.subarray(half));
           controller.close();
@@ -193,7 +197,7 @@ describe('graceful shutdown', () => {
         headers: { 'content-type': contentType },
         duplex: 'half',
       });
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await waitFor('the upload to be in flight', async () => (metricSample(await scrape(gateway.opsUrl), 'imagehost_upload_memory_bytes') > 0 ? true : undefined), 5_000, 10);
       const stoppedAt = Date.now();
       const gatewayStopped = gateway.stop('SIGTERM');
       const ingestStopped = ingest.stop('SIGTERM');

@@ -223,6 +223,7 @@ describe('races', () => {
       const deleteAfterMs = ((round % 25) / 25) * 1.5 * typicalPatchMs;
       const [patched, deleted] = await Promise.all([
         patch(keys.image_key, replacement, keys.update_key),
+        // The offset between the racing requests is the behaviour under test.
         sleep(deleteAfterMs).then(() => del(keys.image_key, keys.delete_key)),
       ]);
       const winners = [patched.status, deleted.status].filter((s) => s === 200);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { connectRedisFailFast, type RedisClient } from '@imagehost/jobs';
-import { testBackendSettings, uniqueName } from '@imagehost/testing';
+import { testBackendSettings, uniqueName, waitFor } from '@imagehost/testing';
 import { SweepLockLostError, sweepLock } from '../src/sweep-lock.js';
 
 // The sweep lock against a real Redis, each holder on its own connection as replicas are.
@@ -58,6 +58,7 @@ describe('sweepLock', () => {
           }),
         ).toBe(false);
         expect(await observer.pttl(key)).toBeGreaterThan(0);
+        // Contends every 50 ms for 4 TTLs: the holding time is the behaviour under test.
         await sleep(50);
       }
     });
@@ -102,7 +103,14 @@ describe('sweepLock', () => {
 
     await holder(async (lockLost) => {
       // After one confirmed extension, so the lock outlives the first deadline.
-      await sleep(900);
+      // Between extensions the lock's time to live only falls: a rise is an extension.
+      let lastTtl = await observer.pttl(key);
+      await waitFor('the holder to extend the lock', async () => {
+        const ttl = await observer.pttl(key);
+        const extended = ttl > lastTtl;
+        lastTtl = ttl;
+        return extended ? true : undefined;
+      }, 5_000, 20);
       redis.disconnect();
       reason = await abortedWithin(lockLost, 3000);
       stillHeldWhenStopped = await observer.exists(key);

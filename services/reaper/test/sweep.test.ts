@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
@@ -98,21 +98,26 @@ describe('sweep', () => {
   it('stops at the next page once its lock is taken away', async () => {
     const lockKey = uniqueName('sweep-lock');
     let removals = 0;
-    // The lock is taken away as the first page ends; the holder notices within a renewal.
+    let lockLost: AbortSignal | undefined;
+    // The lock is taken away as the first page ends; the page ends once the holder noticed.
     const watched = Object.assign(Object.create(objects) as ObjectStore, {
       removeObject: async (key: string) => {
         await objects.removeObject(key);
         removals += 1;
         if (removals !== deps.batchSize) return;
         await redis.set(lockKey, 'another-reaper', 'PX', 60_000);
-        await sleep(1500);
+        if (lockLost !== undefined && !lockLost.aborted) await once(lockLost, 'abort', { signal: AbortSignal.timeout(5_000) });
       },
     });
     const completed: number[] = [];
     const reapDeps: ReapDeps = {
       ...deps,
       objects: watched,
-      exclusively: sweepLock(redis, lockKey, { ttlMs: 600, renewEveryMs: 150 }),
+      exclusively: (task) =>
+        sweepLock(redis, lockKey, { ttlMs: 600, renewEveryMs: 150 })((signal) => {
+          lockLost = signal;
+          return task(signal);
+        }),
       sweepCompleted: (seconds) => completed.push(seconds),
     };
 

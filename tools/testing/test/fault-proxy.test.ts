@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { FaultProxy } from '@imagehost/testing';
+import { FaultProxy, waitFor } from '@imagehost/testing';
 
 /** One connection as the backend saw it. */
 interface BackendConnection {
@@ -93,11 +93,7 @@ function openClient(port: number): Client {
 }
 
 async function until(what: string, check: () => boolean, timeoutMs = 1_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  await waitFor(what, async () => (check() ? true : undefined), timeoutMs, 5);
 }
 
 /** Rejects when `promise` takes longer than `timeoutMs`. */
@@ -158,6 +154,8 @@ describe('FaultProxy', () => {
       });
     };
     writeNext();
+    // A window in which the client could send everything if the proxy kept reading: the
+    // backpressure is the behaviour under test, so no event marks its end.
     await sleep(200);
 
     // Kernel buffers on both hops hold a few MiB, the proxy QUEUE_LIMIT more.
@@ -205,6 +203,7 @@ describe('FaultProxy', () => {
     const late = openClient(proxy.port);
     await within('the connect during the blackhole', late.connected);
     late.socket.write('xyz');
+    // A window in which nothing may pass is the behaviour under test.
     await sleep(300);
 
     expect(early.received().toString()).toBe('a');
@@ -249,6 +248,7 @@ describe('FaultProxy', () => {
 
     proxy.setLatency(150);
     client.socket.write('first');
+    // 'first' is in the proxy's delay when the latency is lifted: the order is under test.
     await sleep(20);
     proxy.setLatency(0);
     client.socket.write('second');

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { TEST_RUN_VARIABLE, killLeftoverProcesses } from '@imagehost/testing';
 
@@ -24,7 +25,8 @@ describe('killLeftoverProcesses', () => {
     const marked = idleProcess({ [TEST_RUN_VARIABLE]: run });
     const otherRun = idleProcess({ [TEST_RUN_VARIABLE]: randomUUID() });
     const unmarked = idleProcess({});
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Spawned: each runs node with its environment from here on.
+    await Promise.all([marked, otherRun, unmarked].map((child) => once(child, 'spawn')));
 
     const killed = await killLeftoverProcesses(run);
     expect(killed).toHaveLength(1);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { LightMyRequestResponse } from 'fastify';
 import { fixtures, multipartBody } from '@imagehost/testing';
-import { expectError, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { expectError, sharedTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // CORS in-process, over fakes: which origin may read and write, the headers a page can read,
 // preflights, and refusals that a page can read. (A preflight with every backend down, and a
@@ -36,7 +36,7 @@ const exposed = (response: LightMyRequestResponse) => String(response.headers['a
 
 describe('CORS_ORIGINS unset (*): every origin may read and write', () => {
   it('GET and HEAD of an image: Allow-Origin *, ETag and Content-Length readable, no credentials, no Vary on Origin', async () => {
-    gateway = await startTestGateway();
+    gateway = await sharedTestGateway();
     const stored = (await upload(PAGE)).json<Keys>();
     for (const method of ['GET', 'HEAD'] as const) {
       const read = await gateway.request({ method, url: `/${stored.image_key}`, headers: { origin: OTHER } });
@@ -49,7 +49,7 @@ describe('CORS_ORIGINS unset (*): every origin may read and write', () => {
   });
 
   it('POST from any page: 201 readable there, with Location exposed', async () => {
-    gateway = await startTestGateway();
+    gateway = await sharedTestGateway();
     const posted = await upload(OTHER);
     expect(posted.statusCode).toBe(201);
     expect(posted.headers['access-control-allow-origin']).toBe('*');
@@ -57,7 +57,7 @@ describe('CORS_ORIGINS unset (*): every origin may read and write', () => {
   });
 
   it('a preflight for PATCH with the key header: 204, every method and the API headers allowed, cached, nothing touched', async () => {
-    gateway = await startTestGateway();
+    gateway = await sharedTestGateway();
     gateway.images.down = true;
     const answer = await preflight('/AAAAAAAAAAAAAAAA', 'PATCH', OTHER, 'x-update-key, idempotency-key');
     expect(answer.statusCode).toBe(204);
@@ -72,13 +72,13 @@ describe('CORS_ORIGINS unset (*): every origin may read and write', () => {
   });
 
   it('an OPTIONS without Origin gets the same 204, not a plain-text error', async () => {
-    gateway = await startTestGateway();
+    gateway = await sharedTestGateway();
     const answer = await gateway.request({ method: 'OPTIONS', url: '/' });
     expect([answer.statusCode, answer.headers['access-control-allow-origin']]).toEqual([204, '*']);
   });
 
   it('refusals carry the headers, so a page can read the JSON error: 404, 413, 415, 429, 503', async () => {
-    gateway = await startTestGateway({ MAX_UPLOAD_BYTES: '100', UPLOAD_RATE_LIMIT: '2' });
+    gateway = await sharedTestGateway({ MAX_UPLOAD_BYTES: '100', UPLOAD_RATE_LIMIT: '2' });
     const headers = { origin: OTHER };
     const refusals: [LightMyRequestResponse, number, string][] = [
       [await gateway.request({ method: 'GET', url: '/AAAAAAAAAAAAAAAA', headers }), 404, 'IMAGE_NOT_FOUND'],
@@ -98,7 +98,7 @@ describe('CORS_ORIGINS unset (*): every origin may read and write', () => {
   });
 
   it('a preflight is not counted against the upload rate limit', async () => {
-    gateway = await startTestGateway({ UPLOAD_RATE_LIMIT: '1' });
+    gateway = await sharedTestGateway({ UPLOAD_RATE_LIMIT: '1' });
     for (let i = 0; i < 5; i++) expect((await preflight('/', 'POST', OTHER)).statusCode).toBe(204);
     const posted = await upload(OTHER);
     expect([posted.statusCode, posted.headers['ratelimit-remaining']]).toEqual([201, '0']);
@@ -109,7 +109,7 @@ describe('CORS_ORIGINS set: every origin reads, only those listed (and the gatew
   const ENV = { CORS_ORIGINS: `${PAGE}, https://admin.example`, PUBLIC_BASE_URL: 'https://img.example' };
 
   it('a listed page writes: its origin echoed back, with Vary: Origin', async () => {
-    gateway = await startTestGateway(ENV);
+    gateway = await sharedTestGateway(ENV);
     const posted = await upload(PAGE);
     expect(posted.statusCode).toBe(201);
     expect(posted.headers['access-control-allow-origin']).toBe(PAGE);
@@ -120,7 +120,7 @@ describe('CORS_ORIGINS set: every origin reads, only those listed (and the gatew
   });
 
   it('another page still reads any image', async () => {
-    gateway = await startTestGateway(ENV);
+    gateway = await sharedTestGateway(ENV);
     const stored = (await upload(PAGE)).json<Keys>();
     const read = await gateway.request({ method: 'GET', url: `/${stored.image_key}`, headers: { origin: OTHER } });
     expect([read.statusCode, read.headers['access-control-allow-origin']]).toEqual([200, '*']);
@@ -129,7 +129,7 @@ describe('CORS_ORIGINS set: every origin reads, only those listed (and the gatew
   });
 
   it('another page may not write: its preflight allows nothing, and a write it sends anyway is refused 403 before anything is stored', async () => {
-    gateway = await startTestGateway(ENV);
+    gateway = await sharedTestGateway(ENV);
     const answer = await preflight('/AAAAAAAAAAAAAAAA', 'PATCH', OTHER, 'x-update-key');
     expect(answer.statusCode).toBe(204);
     expect(answer.headers['access-control-allow-origin']).toBeUndefined();
@@ -153,7 +153,7 @@ describe('CORS_ORIGINS set: every origin reads, only those listed (and the gatew
   });
 
   it('a write refused for its origin is not counted as a refused key', async () => {
-    gateway = await startTestGateway({ ...ENV, KEY_FAILURE_RATE_LIMIT: '1' });
+    gateway = await sharedTestGateway({ ...ENV, KEY_FAILURE_RATE_LIMIT: '1' });
     const stored = (await upload(PAGE)).json<Keys>();
     const deleteWith = (headers: Record<string, string>) =>
       gateway.request({ method: 'DELETE', url: `/${stored.image_key}`, headers: { 'x-delete-key': stored.delete_key, ...headers } });
@@ -162,7 +162,7 @@ describe('CORS_ORIGINS set: every origin reads, only those listed (and the gatew
   });
 
   it('clients that send no Origin (curl, servers) and the gateway’s own upload page write as before', async () => {
-    gateway = await startTestGateway(ENV);
+    gateway = await sharedTestGateway(ENV);
     expect((await upload(undefined)).statusCode).toBe(201);
     expect((await upload('https://img.example')).statusCode).toBe(201);
   });

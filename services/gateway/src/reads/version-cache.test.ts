@@ -27,12 +27,17 @@ describe('VersionCache', () => {
   it('shares one load between concurrent misses and caches its result', async () => {
     const cache = new VersionCache(100, 60);
     let loads = 0;
+    // The load stays in flight until every miss has asked.
+    let finishLoad = () => undefined as void;
+    const loaded = new Promise<void>((resolve) => (finishLoad = resolve));
     const load = async () => {
       loads += 1;
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await loaded;
       return bytes(10, 7);
     };
-    const results = await Promise.all([cache.getOrLoad('k', load), cache.getOrLoad('k', load), cache.getOrLoad('k', load)]);
+    const misses = [cache.getOrLoad('k', load), cache.getOrLoad('k', load), cache.getOrLoad('k', load)];
+    finishLoad();
+    const results = await Promise.all(misses);
     expect(loads).toBe(1);
     for (const result of results) expect(result?.equals(bytes(10, 7))).toBe(true);
     expect(await cache.getOrLoad('k', load)).toBeDefined();

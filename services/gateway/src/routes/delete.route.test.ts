@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { fixtures, multipartBody } from '@imagehost/testing';
-import { TEST_START_MS, expectError, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { TEST_START_MS, expectError, sharedTestGateway, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // DELETE /{image_key} in-process, over fakes: the key as body or header, 404 on every method
 // afterwards, the purge handed to the reaper, and refusals that change nothing.
@@ -8,7 +8,7 @@ import { TEST_START_MS, expectError, startTestGateway, type TestGateway } from '
 let gateway: TestGateway;
 
 beforeEach(async () => {
-  gateway = await startTestGateway();
+  gateway = await sharedTestGateway();
 });
 
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { sharedTestGateway, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // GET / in-process: the upload page for browsers, the JSON front door for API clients, and
 // the page's own files, each under a strict Content-Security-Policy.
@@ -12,7 +12,7 @@ const publicFile = (name: string) => readFileSync(new URL(`../../public/${name}`
 let gateway: TestGateway;
 
 beforeEach(async () => {
-  gateway = await startTestGateway({ MAX_UPLOAD_BYTES: String(12 * 1024 * 1024), PUBLIC_BASE_URL: 'https://img.example' });
+  gateway = await sharedTestGateway({ MAX_UPLOAD_BYTES: String(12 * 1024 * 1024), PUBLIC_BASE_URL: 'https://img.example' });
 });
 
 afterEach(async () => {

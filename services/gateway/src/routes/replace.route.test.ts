@@ -1,17 +1,17 @@
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { AppError } from '@imagehost/errors';
-import { fixtures, multipartBody, truncated, type FormPart } from '@imagehost/testing';
-import { TEST_START_MS, expectError, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { fixtures, multipartBody, type FormPart } from '@imagehost/testing';
+import { TEST_START_MS, expectError, partialBody, sharedTestGateway, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // PATCH /{image_key} in-process, over fakes: key rotation, every way the key may come, and
-// refusals that leave the old image and the old keys exactly as they were.
+// refusals that leave the old image and the old keys exactly as they were. The ingest worker's
+// answers are scripted: what it decides about the bytes and the key's race is tested with it.
 
 const ENV = { MAX_UPLOAD_BYTES: '200000', MAX_IMAGE_PIXELS: '1000000' };
 let gateway: TestGateway;
 
 beforeEach(async () => {
-  gateway = await startTestGateway(ENV);
+  gateway = await sharedTestGateway(ENV);
 });
 
 afterEach(async () => {
@@ -52,6 +52,7 @@ describe('200: replaced, both keys rotated', () => {
     const replacement = await fixtures.rgbaPng(30, 20);
     gateway.time.now = TEST_START_MS + 60_000;
 
+    gateway.ingest.answerNext({ outcome: 'stored', width: 30, height: 20 });
     const patched = await patch(keys.image_key, replacement, keys.update_key, placement);
     expect(patched.statusCode).toBe(200);
     const fresh = patched.json<Keys>();
@@ -79,8 +80,6 @@ describe('200: replaced, both keys rotated', () => {
     await expectServes(keys.image_key, replacement);
     expect((await patch(keys.image_key, original, fresh.update_key)).statusCode).toBe(200);
     await expectServes(keys.image_key, original);
-    // The replaced versions' objects are gone; the current one is the only one left.
-    expect([...gateway.objects.objects.keys()]).toEqual([gateway.images.records.get(keys.image_key)?.objectKey]);
   });
 });
 
@@ -88,13 +87,13 @@ describe('202: accepted while ingest is behind', () => {
   it('answers with new keys; the old image stays until the worker applies the replacement', async () => {
     const original = await fixtures.rgbPng();
     const keys = await store(original);
-    gateway.ingest.worker = 'behind';
+    gateway.ingest.answer = { outcome: 'pending' };
     const replacement = await fixtures.baselineJpeg();
     const accepted = await patch(keys.image_key, replacement, keys.update_key);
     expect(accepted.statusCode).toBe(202);
     expect(accepted.json()).toMatchObject({ image_key: keys.image_key, status: 'processing', content_type: 'image/jpeg', bytes: replacement.length });
     await expectServes(keys.image_key, original);
-    await gateway.ingest.catchUp();
+    gateway.ingest.catchUp();
     await expectServes(keys.image_key, replacement);
   });
 });
@@ -130,8 +129,7 @@ describe('refusals change nothing', () => {
 
   it('403 and 413 decided before the body is read come with Connection: close, after the rest of the body', async () => {
     const form = multipartBody([{ name: 'image', filename: 'b.png', bytes: await fixtures.noisePng(100, 100) }]);
-    const stream = new PassThrough();
-    stream.write(form.body.subarray(0, 100));
+    const { stream, taken, finish } = partialBody(form.body.subarray(0, 100));
     let answered = false;
     const pending = gateway
       .request({ method: 'PATCH', url: `/${keys.image_key}`, payload: stream, headers: { 'content-type': form.contentType, 'x-update-key': keys.delete_key } })
@@ -139,9 +137,9 @@ describe('refusals change nothing', () => {
         answered = true;
         return response;
       });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await taken();
     expect(answered).toBe(false);
-    stream.end(form.body.subarray(100));
+    finish(form.body.subarray(100));
     const refused = await pending;
     expectError(refused, 403, 'KEY_INVALID');
     expect(refused.headers.connection).toBe('close');
@@ -159,11 +157,10 @@ describe('refusals change nothing', () => {
     }
   });
 
-  it.each(['header', 'field-after'] as const)('413, 415 and 422 like an upload (key as %s), the old image and keys kept', async (placement) => {
+  it.each(['header', 'field-after'] as const)('413 and 415 like an upload (key as %s), the old image and keys kept', async (placement) => {
     const refusals: [Buffer, string, number, string][] = [
       [await fixtures.gif(), 'x.png', 415, 'UNSUPPORTED_IMAGE_TYPE'],
       [await fixtures.rgbPng(), 'x.gif', 415, 'UNSUPPORTED_EXTENSION'],
-      [truncated(await fixtures.baselineJpeg(200, 200)), 'x.jpg', 422, 'IMAGE_UNDECODABLE'],
       [await fixtures.noisePng(400, 300), 'x.png', 413, 'IMAGE_TOO_LARGE'],
     ];
     for (const [bytes, filename, status, code] of refusals) {
@@ -173,15 +170,27 @@ describe('refusals change nothing', () => {
     }
   });
 
-  it('409: the worker found the update key used by a concurrent replacement', async () => {
-    gateway.ingest.refuseNext(new AppError('CONFLICT', 'the update key was used by a concurrent replacement'));
-    expectError(await patch(keys.image_key, await fixtures.baselineJpeg(), keys.update_key), 409, 'CONFLICT');
-  });
-
   it('503: the records are unreachable', async () => {
     gateway.images.down = true;
     expectError(await patch(keys.image_key, await fixtures.baselineJpeg(), keys.update_key), 503, 'BACKEND_UNAVAILABLE');
     gateway.images.down = false;
+  });
+});
+
+describe('the ingest worker’s refusals of a replacement, passed on', () => {
+  it.each([
+    ['does not decode', new AppError('IMAGE_UNDECODABLE', 'the image does not decode'), 422],
+    ['found the update key used by a concurrent replacement', new AppError('CONFLICT', 'the update key was used by a concurrent replacement'), 409],
+    ['found the image deleted meanwhile', new AppError('IMAGE_NOT_FOUND', 'the image was deleted'), 404],
+  ] as const)('the worker %s: its status and code, the old image and keys kept', async (_what, error, status) => {
+    const original = await fixtures.rgbPng();
+    const keys = await store(original);
+    const before = gateway.images.records.get(keys.image_key);
+    gateway.ingest.answerNext({ outcome: 'refused', error });
+    expectError(await patch(keys.image_key, await fixtures.baselineJpeg(), keys.update_key), status, error.code);
+    expect(gateway.images.records.get(keys.image_key)).toEqual(before);
+    await expectServes(keys.image_key, original);
+    expect((await patch(keys.image_key, await fixtures.baselineJpeg(), keys.update_key)).statusCode).toBe(200);
   });
 });
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { fixtures, multipartBody } from '@imagehost/testing';
-import { TEST_START_MS, expectError, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { TEST_START_MS, expectError, sharedTestGateway, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 // GET and HEAD /{image_key} in-process, over fakes: the headers a cache and a browser rely
 // on, conditional and range requests, and 404 (never 5xx) for any key that is not an image.
@@ -12,7 +12,7 @@ const ENV = { VERSION_CACHE_MAX_ITEM_BYTES: '16384' };
 let gateway: TestGateway;
 
 beforeEach(async () => {
-  gateway = await startTestGateway(ENV);
+  gateway = await sharedTestGateway(ENV);
 });
 
 afterEach(async () => {
@@ -124,6 +124,9 @@ it('reads a small version from the object store once it is cached', async () => 
 });
 
 it('counts version cache hits and misses, admissions and the bytes held, on the gateway metrics', async () => {
+  // Its own gateway: the cache and the counters start from nothing.
+  await gateway.close();
+  gateway = await startTestGateway(ENV);
   const bytes = await fixtures.baselineJpeg();
   const imageKey = await store(bytes);
   const large = await store(await fixtures.rgbaPng(100, 80));

@@ -2,18 +2,18 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ImageRecord } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
-import { validateImage, type ImageLimits } from '@imagehost/image-format/validate';
-import type { IngestJobData, IngestJobResult } from '@imagehost/jobs';
+import { ingestJobId, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import type { ObjectMetadata } from '@imagehost/storage';
 import type { GatewayDeps } from '../app.js';
 import type { PurgeQueue } from '../routes/delete.route.js';
 import type { IngestOutcome } from '../uploads/ingest-client.js';
 import type { IngestQueueClient, QueuedIngest } from '../uploads/submit-version.js';
 
-// In-memory stand-ins for the gateway's backends, for route tests through `app.inject()`.
-// Each keeps the promises the routes rely on: records are copies (a caller cannot change
-// what is stored), deletion and replacement are compare-and-sets on the key hash, and an
-// outage is the BACKEND_UNAVAILABLE AppError the real clients throw.
+// Stand-ins for the gateway's backends, for route tests through `app.inject()`: plain
+// in-memory stores shaped like the interfaces the routes use, and an ingest queue that answers
+// what the test scripted. Each keeps the promises of its interface: records are copies (a caller
+// cannot change what is stored), a deletion applies only with the record's own delete key hash,
+// and an outage is the BACKEND_UNAVAILABLE AppError the real clients throw.
 
 type ImageRecords = GatewayDeps['images'];
 type ObjectStore = GatewayDeps['objects'];
@@ -27,6 +27,12 @@ export class FakeImages implements ImageRecords {
   readonly records = new Map<string, ImageRecord>();
   /** While set, every call fails as the repository does while MongoDB is away. */
   down = false;
+
+  /** Empty and reachable again, for the next test on a shared gateway. */
+  reset(): void {
+    this.records.clear();
+    this.down = false;
+  }
 
   async findLive(imageKey: string): Promise<ImageRecord | undefined> {
     this.answer();
@@ -52,23 +58,6 @@ export class FakeImages implements ImageRecords {
     return true;
   }
 
-  /** What the ingest worker writes: a new image, unless the key is taken. */
-  insertIfAbsent(record: ImageRecord): boolean {
-    this.answer();
-    if (this.records.has(record._id)) return false;
-    this.records.set(record._id, { ...record });
-    return true;
-  }
-
-  /** What the ingest worker writes for a replacement: only while the update key hash is still `expected`. */
-  replaceVersion(imageKey: string, expected: string, next: Partial<ImageRecord>): ImageRecord | undefined {
-    this.answer();
-    const record = this.records.get(imageKey);
-    if (record === undefined || record.deletedAt !== null || record.updateKeyHash !== expected) return undefined;
-    this.records.set(imageKey, { ...record, ...next });
-    return record;
-  }
-
   private answer(): void {
     if (this.down) throw outage('MongoDB');
   }
@@ -87,6 +76,13 @@ export class FakeObjects implements ObjectStore {
   down = false;
   /** Reads of whole objects and ranges, in order (to see what the version cache spared). */
   readonly reads: string[] = [];
+
+  /** Empty and reachable again, for the next test on a shared gateway. */
+  reset(): void {
+    this.objects.clear();
+    this.reads.length = 0;
+    this.down = false;
+  }
 
   async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<string> {
     this.answer();
@@ -131,6 +127,13 @@ export class FakePurges implements PurgeQueue {
   /** While set, queueing never answers (Redis hung). */
   hung = false;
 
+  /** Nothing queued, and answering again, for the next test on a shared gateway. */
+  reset(): void {
+    this.purged.length = 0;
+    this.down = false;
+    this.hung = false;
+  }
+
   async purgeImage(imageKey: string): Promise<void> {
     if (this.hung) return new Promise<void>(() => undefined);
     if (this.down) throw outage('Redis');
@@ -138,28 +141,54 @@ export class FakePurges implements PurgeQueue {
   }
 }
 
+/** What the ingest worker answers a job, as a route test scripts it. */
+export type IngestAnswer =
+  /** Recorded, with the dimensions the worker read (type, size and digest are the stored object's). */
+  | { readonly outcome: 'stored'; readonly width: number; readonly height: number }
+  /** Refused (415, 422, a raced key's 409…): the worker records nothing and hands the object to the reaper. */
+  | { readonly outcome: 'refused'; readonly error: AppError }
+  /** Still queued or running when the gateway's wait ends (202). */
+  | { readonly outcome: 'pending' }
+  /** Failed for good without a refusal (its retries ran out): the client reports an outage. */
+  | { readonly outcome: 'failed' };
+
+/** A stored answer for tests that do not look at the dimensions. */
+export const STORED = { outcome: 'stored', width: 1, height: 1 } as const satisfies IngestAnswer;
+
 /**
- * The ingest queue with a worker behind it. While `worker` is `running`, a job is ingested
- * during the gateway's wait as the real worker does it: the bytes are validated (415/422 on
- * refusal, the refused object removed as the reaper would), then recorded with a
- * compare-and-set. While it is `behind`, jobs stay queued and the wait ends `pending` (202).
+ * The ingest queue as the gateway sees it (an `IngestClient` in production), answering each
+ * job as the test scripted it: nothing here validates an image or checks a key. A `stored`
+ * answer puts the record the worker would have written into the fake records, so reads see
+ * the image; a refusal or a raced key is what a test scripts, never what this decides.
  */
 export class FakeIngest implements IngestQueueClient {
+  /** Every job enqueued, in order. */
+  readonly jobs: IngestJobData[] = [];
+  /** Jobs enqueued and not answered yet (`pending`). */
   readonly queued: IngestJobData[] = [];
-  worker: 'running' | 'behind' = 'running';
+  /** What the worker answers each job that `answerNext` scripted nothing for. */
+  answer: IngestAnswer = STORED;
   /** While set, the queue is unreachable: refused at once, as with Redis away. */
   down = false;
-  private scripted: AppError | undefined;
+  private readonly scripted: IngestAnswer[] = [];
 
   constructor(
     private readonly images: FakeImages,
     private readonly objects: FakeObjects,
-    private readonly limits: ImageLimits,
   ) {}
 
-  /** The worker refuses the next job with `error` instead of ingesting it (a raced key, say). */
-  refuseNext(error: AppError): void {
-    this.scripted = error;
+  /** No jobs, nothing scripted, reachable, answering `stored`: for the next test on a shared gateway. */
+  reset(): void {
+    this.jobs.length = 0;
+    this.queued.length = 0;
+    this.scripted.length = 0;
+    this.answer = STORED;
+    this.down = false;
+  }
+
+  /** The answers to the next jobs, in order; later jobs get `answer`. */
+  answerNext(...answers: IngestAnswer[]): void {
+    this.scripted.push(...answers);
   }
 
   assertAvailable(): void {
@@ -168,57 +197,77 @@ export class FakeIngest implements IngestQueueClient {
 
   async enqueue(data: IngestJobData): Promise<QueuedIngest> {
     this.assertAvailable();
+    this.jobs.push(data);
     this.queued.push(data);
-    return { id: `${data.imageKey}.${data.versionId}` };
+    return { id: ingestJobId(data) };
   }
 
   async waitForResult(job: QueuedIngest, waitMs: number): Promise<IngestOutcome> {
-    const data = this.queued.find((queued) => `${queued.imageKey}.${queued.versionId}` === job.id);
+    const data = this.queued.find((queued) => ingestJobId(queued) === job.id);
     if (data === undefined) throw new Error(`no job ${String(job.id)} was queued`);
-    if (this.worker === 'behind' || waitMs <= 0) return { state: 'pending' };
+    if (waitMs <= 0) return { state: 'pending' };
+    const answer = this.scripted.shift() ?? this.answer;
+    if (answer.outcome === 'pending') return { state: 'pending' };
     this.queued.splice(this.queued.indexOf(data), 1);
-    return { state: 'done', result: await this.ingest(data) };
+    return { state: 'done', result: this.answerWith(data, answer) };
   }
 
-  /** The worker catches up: ingests every queued job, as it would after a 202. */
-  async catchUp(): Promise<void> {
-    for (const data of this.queued.splice(0)) await this.ingest(data).catch(() => undefined);
-  }
-
-  private async ingest(data: IngestJobData): Promise<IngestJobResult> {
-    const refusal = this.scripted;
-    this.scripted = undefined;
-    const bytes = await this.objects.readObject(data.objectKey, Number.MAX_SAFE_INTEGER);
-    try {
-      if (refusal !== undefined) throw refusal;
-      if (bytes === undefined) throw new AppError('CONFLICT', `the uploaded object ${data.objectKey} is gone`);
-      const image = await validateImage(bytes, this.limits);
-      const version = {
-        versionId: data.versionId,
-        objectKey: data.objectKey,
-        contentType: image.contentType,
-        bytes: bytes.length,
-        width: image.width,
-        height: image.height,
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        deleteKeyHash: data.deleteKeyHash,
-        updateKeyHash: data.updateKeyHash,
-        updatedAt: new Date(data.acceptedAt),
-      };
-      if (data.kind === 'create') {
-        if (!this.images.insertIfAbsent({ _id: data.imageKey, ...version, createdAt: new Date(data.acceptedAt), deletedAt: null })) {
-          throw new AppError('CONFLICT', `image key ${data.imageKey} already belongs to another image`);
-        }
-      } else {
-        const previous = this.images.replaceVersion(data.imageKey, data.expectedUpdateKeyHash, version);
-        if (previous === undefined) throw new AppError('CONFLICT', 'the update key was used by a concurrent replacement');
-        this.objects.objects.delete(previous.objectKey);
+  /** The worker catches up: answers every queued job with `answer`, as it would after a 202. */
+  catchUp(answer: Exclude<IngestAnswer, { outcome: 'pending' }> = STORED): void {
+    for (const data of this.queued.splice(0)) {
+      try {
+        this.answerWith(data, answer);
+      } catch {
+        // A refused job is answered to nobody: its client already has its 202.
       }
-      const { contentType, width, height, sha256 } = version;
-      return { imageKey: data.imageKey, versionId: data.versionId, contentType, bytes: bytes.length, width, height, sha256, workMs: 0 };
-    } catch (error) {
-      if (error instanceof AppError && !error.retryable) this.objects.objects.delete(data.objectKey);
-      throw error;
     }
+  }
+
+  private answerWith(data: IngestJobData, answer: Exclude<IngestAnswer, { outcome: 'pending' }>): IngestJobResult {
+    switch (answer.outcome) {
+      case 'refused':
+        throw answer.error;
+      case 'failed':
+        throw new AppError('BACKEND_UNAVAILABLE', 'ingest did not finish: its attempts ran out');
+      case 'stored':
+        return this.record(data, answer);
+    }
+  }
+
+  /** The record a stored answer leaves: the job's version, as the worker writes it. */
+  private record(data: IngestJobData, facts: { width: number; height: number }): IngestJobResult {
+    const stored = this.objects.objects.get(data.objectKey);
+    if (stored === undefined) throw new Error(`the test scripted 'stored' for ${data.objectKey}, which is not in the object store`);
+    const result: IngestJobResult = {
+      imageKey: data.imageKey,
+      versionId: data.versionId,
+      contentType: stored.contentType === 'image/png' ? 'image/png' : 'image/jpeg',
+      bytes: stored.bytes.length,
+      width: facts.width,
+      height: facts.height,
+      sha256: createHash('sha256').update(stored.bytes).digest('hex'),
+      workMs: 0,
+    };
+    const version = {
+      versionId: data.versionId,
+      objectKey: data.objectKey,
+      contentType: result.contentType,
+      bytes: result.bytes,
+      width: result.width,
+      height: result.height,
+      sha256: result.sha256,
+      deleteKeyHash: data.deleteKeyHash,
+      updateKeyHash: data.updateKeyHash,
+      updatedAt: new Date(data.acceptedAt),
+    };
+    const previous = this.images.records.get(data.imageKey);
+    if (data.kind === 'create') {
+      this.images.records.set(data.imageKey, { _id: data.imageKey, ...version, createdAt: new Date(data.acceptedAt), deletedAt: null });
+    } else if (previous === undefined) {
+      throw new Error(`the test scripted 'stored' for a replacement of ${data.imageKey}, which has no record`);
+    } else {
+      this.images.records.set(data.imageKey, { ...previous, ...version });
+    }
+    return result;
   }
 }

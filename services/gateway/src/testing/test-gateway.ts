@@ -1,9 +1,10 @@
 import { STATUS_CODES } from 'node:http';
-import type { Readable } from 'node:stream';
-import { expect } from '@jest/globals';
+import { PassThrough, type Readable } from 'node:stream';
+import { afterAll, expect } from '@jest/globals';
+import { waitFor } from '@imagehost/testing';
 import type { FastifyInstance, HTTPMethods, LightMyRequestResponse } from 'fastify';
 import { Registry } from 'prom-client';
-import { loadGatewayConfig, loadIngestConfig } from '@imagehost/config';
+import { loadGatewayConfig } from '@imagehost/config';
 import { buildApp } from '../app.js';
 import { createGatewayMetrics } from '../metrics.js';
 import { FakeImages, FakeIngest, FakeObjects, FakePurges } from './fakes.js';
@@ -69,27 +70,100 @@ export function expectError(response: LightMyRequestResponse, status: number, co
   expect(response.json()).toEqual({ statusCode: status, error: STATUS_CODES[status], code, message: expect.any(String) });
 }
 
-/** A gateway over fresh fakes. `env` holds gateway and ingest variables (MAX_UPLOAD_BYTES, UPLOAD_RATE_LIMIT…). */
+/**
+ * A request body sent in part: `sent` is written at once, the rest when the test says.
+ * `taken()` resolves once the gateway has read every byte sent so far (the state a test
+ * waits for before it looks at what the gateway did with them, instead of sleeping).
+ */
+export function partialBody(sent: Buffer) {
+  const stream = new PassThrough();
+  stream.write(sent);
+  return {
+    stream,
+    taken: () => waitFor('the gateway to read the bytes sent so far', async () => (stream.readableLength + stream.writableLength === 0 ? true : undefined), 5_000, 1),
+    finish: (rest: Buffer = Buffer.alloc(0)) => stream.end(rest),
+  };
+}
+
+/** A gateway over fresh fakes. `env` holds gateway variables (MAX_UPLOAD_BYTES, UPLOAD_RATE_LIMIT…). */
 export async function startTestGateway(env: Readonly<Record<string, string>> = {}): Promise<TestGateway> {
+  return (await buildTestGateway(env)).gateway;
+}
+
+interface PooledGateway {
+  readonly gateway: TestGateway;
+  /** Empties the fakes, sets the clock back and gives requests a client address no test used yet. */
+  readonly reset: () => void;
+  inUse: boolean;
+}
+
+// Building a gateway (plugins, routes, response serializers, the document's validators) was
+// most of a route test's time: tests of one file share one per configuration.
+const pool = new Map<string, PooledGateway>();
+
+afterAll(async () => {
+  const gateways = [...pool.values()];
+  pool.clear();
+  await Promise.all(gateways.map(({ gateway }) => gateway.app.close()));
+});
+
+/**
+ * A gateway with this `env` shared by the tests of one file, over fakes emptied for this test,
+ * its clock at TEST_START_MS and a client address of its own (so per-client rate limits and
+ * uploads in progress start from nothing). `close()` hands it back. What the app itself keeps
+ * (its version cache, its metrics) carries over: a test that counts those starts its own with
+ * `startTestGateway`.
+ */
+export async function sharedTestGateway(env: Readonly<Record<string, string>> = {}): Promise<TestGateway> {
+  const key = JSON.stringify(env);
+  let pooled = pool.get(key);
+  if (pooled === undefined) {
+    pooled = { ...(await buildTestGateway(env)), inUse: false };
+    pool.set(key, pooled);
+  }
+  if (pooled.inUse) return startTestGateway(env);
+  const taken = pooled;
+  taken.inUse = true;
+  taken.reset();
+  return {
+    ...taken.gateway,
+    close: async () => {
+      taken.inUse = false;
+    },
+  };
+}
+
+let clients = 0;
+
+async function buildTestGateway(env: Readonly<Record<string, string>>): Promise<{ gateway: TestGateway; reset: () => void }> {
   const variables = { ...UNREACHED_BACKENDS, ...env };
   const config = loadGatewayConfig(variables);
-  const { maxImagePixels, maxImageSide } = loadIngestConfig(variables);
   const images = new FakeImages();
   const objects = new FakeObjects();
-  const ingest = new FakeIngest(images, objects, { maxImagePixels, maxImageSide });
+  const ingest = new FakeIngest(images, objects);
   const purges = new FakePurges();
   const time = { now: TEST_START_MS };
   const registry = new Registry();
   const app = await buildApp(config, { images, objects, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
   await app.ready();
   const conformance = new OpenApiConformance(app.swagger() as OpenApiDocument);
+  let remoteAddress = '127.0.0.1';
   const request = async (options: TestRequest): Promise<LightMyRequestResponse> => {
-    const response = await app.inject({ ...options, headers: { ...options.headers } });
+    const response = await app.inject({ ...options, remoteAddress: options.remoteAddress ?? remoteAddress, headers: { ...options.headers } });
     const problems = conformance.problemsOf(options.method, options.url, response);
     if (problems.length > 0) throw new Error(`the response does not conform to /openapi.json:\n${problems.join('\n')}`);
     return response;
   };
-  return {
+  const reset = () => {
+    images.reset();
+    objects.reset();
+    ingest.reset();
+    purges.reset();
+    time.now = TEST_START_MS;
+    clients += 1;
+    remoteAddress = `10.${(clients >> 16) & 255}.${(clients >> 8) & 255}.${clients & 255}`;
+  };
+  const gateway: TestGateway = {
     app,
     images,
     objects,
@@ -102,4 +176,5 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
     sendForm: (method, url, form, headers = {}) => request({ method, url, payload: form.body, headers: { 'content-type': form.contentType, ...headers } }),
     close: () => app.close(),
   };
+  return { gateway, reset };
 }

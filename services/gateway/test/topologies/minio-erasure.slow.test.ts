@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startLocalMinio } from '@imagehost/backends';
-import { TestStack, fixtures, request, testBackendSettings, uploadImage, type HttpResult } from '@imagehost/testing';
+import { TestStack, fixtures, request, testBackendSettings, uploadImage, waitFor, type HttpResult } from '@imagehost/testing';
 
 // MinIO erasure-coded over four drive folders (two data and two parity shards per object),
 // one drive lost mid-run: reads and writes go on. The drive's folder is replaced by a file,
 // which fails every access to it even for root (a chmod would not stop root).
 
 const LOAD_MS = 6000;
-const LOSE_DRIVE_AFTER_MS = 2000;
+/** Uploads stored on all four drives before one is lost. */
+const STORED_BEFORE_LOSS = 10;
 const MAX_REQUESTS = 200;
 
 let dataDir: string;
@@ -74,11 +75,12 @@ describe('MinIO erasure-coded over four drives', () => {
         const key = keys[Math.floor(Math.random() * keys.length)] ?? '';
         const got = await request(stack.url(`/${key}`));
         answers.push({ what: `GET${driveLost ? ' after the loss' : ''}`, status: got.status, sameBytes: got.body.equals(accepted.get(key) ?? Buffer.alloc(0)) });
+        // Paces the load (a steady stream, not a flood): no state is waited for here.
         await sleep(50);
       }
     };
     const load = Promise.all([client(), client()]);
-    await sleep(LOSE_DRIVE_AFTER_MS);
+    await waitFor(`the load to store ${STORED_BEFORE_LOSS} uploads`, async () => (answers.filter((a) => a.what === 'POST' && a.status === 201).length >= STORED_BEFORE_LOSS ? true : undefined), 30_000);
     renameSync(lost, `${lost}.lost`);
     writeFileSync(lost, 'this drive is gone\n');
     driveLost = true;

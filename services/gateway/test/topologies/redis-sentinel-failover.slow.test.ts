@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { startLocalRedisSentinels, type LocalRedisSentinels } from '@imagehost/backends';
+import { startLocalRedisSentinels, type LocalRedisSentinels, type RedisNodeProcess } from '@imagehost/backends';
 import { TestStack, fixtures, metricSample, request, uploadImage, waitFor, type HttpResult } from '@imagehost/testing';
 
 // A Redis primary killed with -9 under a steady upload load, with Sentinel promoting its
@@ -17,8 +18,12 @@ const DOWN_AFTER_MS = 1000;
 const INGEST_WAIT_MS = 3000;
 const SWEEP_GRACE_MS = 3000;
 const CLIENTS = 2;
+/** Uploads the load must have stored before the kill: the services are connected and working. */
+const STORED_BEFORE_KILL = 10;
 /** Bounds of the load: it stops this long after the failover ends, or at the cap, whichever is first. */
 const LOAD_AFTER_RECOVERY_MS = 2000;
+/** How long the Sentinels may take to announce each step of the failover. */
+const FAILOVER_DEADLINE_MS = 30_000;
 const LOAD_CAP_MS = 45_000;
 const MAX_UPLOADS = 2000;
 
@@ -48,8 +53,51 @@ afterAll(async () => {
 }, 90_000);
 
 interface Answer {
+  /** When the upload was sent and when its answer came. */
+  readonly sentAt: number;
   readonly at: number;
   readonly status: number;
+}
+
+interface SentinelEvent {
+  readonly at: number;
+  readonly channel: string;
+  readonly message: string;
+}
+
+/**
+ * One Sentinel's announcements about the monitored primary, as it publishes them on its
+ * pub/sub channels: `+sdown` (it sees the primary down), `+odown` (a quorum agrees) and
+ * `+switch-master` (the replica is promoted; the message ends with the new primary's port).
+ */
+async function watchSentinel(node: { host: string; port: number }, name: string) {
+  const events: SentinelEvent[] = [];
+  const arrived = new EventEmitter();
+  const subscriber = new Redis({ host: node.host, port: node.port });
+  subscriber.on('message', (channel: string, message: string) => {
+    events.push({ at: Date.now(), channel, message });
+    arrived.emit('event');
+  });
+  await subscriber.subscribe('+sdown', '+odown', '+switch-master');
+  // "+switch-master <name> <old ip> <old port> <new ip> <new port>"; "+sdown master <name> <ip> <port>".
+  const about = (event: SentinelEvent) => (event.channel === '+switch-master' ? event.message.startsWith(`${name} `) : event.message.startsWith(`master ${name} `));
+  return {
+    events,
+    /** The first `channel` event about the primary since `since`, waiting up to `timeoutMs` for it. */
+    async next(channel: string, since: number, timeoutMs: number): Promise<SentinelEvent> {
+      const signal = AbortSignal.timeout(timeoutMs);
+      for (;;) {
+        const found = events.find((event) => event.channel === channel && event.at >= since && about(event));
+        if (found !== undefined) return found;
+        try {
+          await once(arrived, 'event', { signal });
+        } catch {
+          throw new Error(`Sentinel ${node.port} announced no ${channel} for ${name} within ${timeoutMs} ms; it announced: ${JSON.stringify(events)}`);
+        }
+      }
+    },
+    close: () => subscriber.disconnect(),
+  };
 }
 
 let seed = 0;
@@ -89,12 +137,15 @@ describe('Redis under Sentinel', () => {
     const owner = new Map<string, number>();
     const refusedDeletes: { imageKey: string; deleteKey: string }[] = [];
     const uploads: Answer[] = [];
-    const deletes: Answer[] = [];
+    const deletes: { at: number; status: number }[] = [];
+    const failover: Record<string, number> = {};
     const retriedBefore = await jobsRetried();
     const reingestedBefore = await reingested();
 
+    const sentinel = await watchSentinel(redis.sentinels[0] ?? redis.dataNodes[0], redis.name);
     const started = Date.now();
     let killedAt = Number.POSITIVE_INFINITY;
+    let switchedAt = Number.POSITIVE_INFINITY;
     // An upload the failover reached: refused while no primary answered, or answered 202 because
     // its ingest result was lost with the primary (both clients can be in such a wait when the
     // kill lands, and then see no 503 at all: 1 run in 3 here).
@@ -103,8 +154,9 @@ describe('Redis under Sentinel', () => {
     const client = async (id: number) => {
       for (let n = 0; Date.now() < stopAt && uploads.length < MAX_UPLOADS; n += 1) {
         const bytes = await freshPng();
+        const sentAt = Date.now();
         const result = await uploadImage(stack.baseUrl, bytes, 'photo.png');
-        uploads.push({ at: Date.now(), status: result.status });
+        uploads.push({ sentAt, at: Date.now(), status: result.status });
         if (result.status === 201 || result.status === 202) {
           accepted.set(String(result.json?.image_key), { bytes, deleteKey: String(result.json?.delete_key) });
           owner.set(String(result.json?.image_key), id);
@@ -119,10 +171,12 @@ describe('Redis under Sentinel', () => {
           if (answer.status === 200) deleted.add(imageKey);
           else refusedDeletes.push({ imageKey, deleteKey });
         }
-        // After the failover: stop once uploads have been stored for LOAD_AFTER_RECOVERY_MS.
-        if (result.status === 201 && Date.now() > killedAt + 1000 && stopAt === started + LOAD_CAP_MS && uploads.some(touchedByFailover)) {
+        // Recovered: an upload sent after the Sentinels switched primary was stored. The load
+        // goes on for LOAD_AFTER_RECOVERY_MS more.
+        if (result.status === 201 && sentAt > switchedAt && stopAt === started + LOAD_CAP_MS) {
           stopAt = Math.min(stopAt, Date.now() + LOAD_AFTER_RECOVERY_MS);
         }
+        // Paces the load (a steady stream of uploads, not a flood): no state is waited for here.
         await sleep(50);
       }
     };
@@ -131,18 +185,41 @@ describe('Redis under Sentinel', () => {
       loadEnded = true;
     });
 
-    await sleep(2000);
-    // The primary as every Sentinel and the node itself see it now (Sentinels fail over on their own if a node stalls past down-after).
-    const { primary, replica } = await redis.roles();
-    const onPrimary = new Redis({ host: primary.host, port: primary.port, lazyConnect: true });
-    // The services are connected to it: their queues, workers and fail-fast clients.
-    const clients = String(await onPrimary.client('LIST')).trim().split('\n').length;
-    onPrimary.disconnect();
-    expect(clients).toBeGreaterThan(5);
-    expect(loadEnded).toBe(false);
-    killedAt = Date.now();
-    process.kill(primary.process.pid, 'SIGKILL');
-    await load;
+    // Kills the primary once the load is storing images; the replica, once the Sentinels announce it promoted.
+    const failOver = async (): Promise<RedisNodeProcess> => {
+      await waitFor(`the load to store ${STORED_BEFORE_KILL} uploads`, async () => (uploads.filter((u) => u.status === 201).length >= STORED_BEFORE_KILL ? true : undefined), 30_000);
+      // The primary as every Sentinel and the node itself see it now (Sentinels fail over on their own if a node stalls past down-after).
+      const { primary, replica } = await redis.roles();
+      const onPrimary = new Redis({ host: primary.host, port: primary.port, lazyConnect: true });
+      // The services are connected to it: their queues, workers and fail-fast clients.
+      const clients = String(await onPrimary.client('LIST')).trim().split('\n').length;
+      onPrimary.disconnect();
+      expect(clients).toBeGreaterThan(5);
+      expect(loadEnded).toBe(false);
+      killedAt = Date.now();
+      process.kill(primary.process.pid, 'SIGKILL');
+
+      // The Sentinels' decision is the event to wait for; what led to it (this Sentinel's own
+      // +sdown, the quorum's +odown) is reported when it saw it first.
+      const switched = await sentinel.next('+switch-master', killedAt, FAILOVER_DEADLINE_MS);
+      expect(switched.message.split(' ').at(-1)).toBe(String(replica.port));
+      switchedAt = switched.at;
+      const figures = { '+sdown': 'msFromKillToSdown', '+odown': 'msFromKillToOdown', '+switch-master': 'msFromKillToSwitchMaster' };
+      for (const [channel, figure] of Object.entries(figures)) {
+        const seen = sentinel.events.find((event) => event.channel === channel && event.at >= killedAt);
+        if (seen !== undefined) failover[figure] = seen.at - killedAt;
+      }
+      return replica;
+    };
+    let replica: RedisNodeProcess;
+    try {
+      replica = await failOver();
+    } finally {
+      // A failed step must not leave the load running for the rest of its cap.
+      if (switchedAt === Number.POSITIVE_INFINITY) stopAt = 0;
+      sentinel.close();
+      await load;
+    }
 
     // Only 201, 202 and 503, and the failover is over: the last upload was taken again.
     expect(uploads.filter((u) => ![201, 202, 503].includes(u.status))).toEqual([]);
@@ -185,6 +262,7 @@ describe('Redis under Sentinel', () => {
       answered503: refused.length,
       secondsFromLoadStartToKill: Number(((killedAt - started) / 1000).toFixed(1)),
       secondsFromKillToLast503: Number(((lastRefusal - killedAt) / 1000).toFixed(1)),
+      ...failover,
       deletes: deletes.length,
       deletesAnswered503: deletes.filter((d) => d.status === 503).length,
       jobsRetried: (await jobsRetried()) - retriedBefore,
