@@ -92,12 +92,12 @@ function openClient(port: number): Client {
   return { socket, connected, closed, received: () => Buffer.concat(chunks) };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 1_000): Promise<void> {
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   await waitFor(what, async () => (check() ? true : undefined), timeoutMs, 5);
 }
 
 /** Rejects when `promise` takes longer than `timeoutMs`. */
-async function within<T>(what: string, promise: Promise<T>, timeoutMs = 1_000): Promise<T> {
+async function within<T>(what: string, promise: Promise<T>, timeoutMs = 10_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
@@ -129,7 +129,7 @@ describe('FaultProxy', () => {
     const client = openClient(proxy.port);
     client.socket.end(data);
 
-    expect(await within('the client to close', client.closed, 2_000)).toBeUndefined();
+    expect(await within('the client to close', client.closed, 30_000)).toBeUndefined();
     expect(backend.received(0).equals(data)).toBe(true);
     expect(client.received().length).toBe(data.length);
     expect(client.received().equals(data)).toBe(true);
@@ -163,7 +163,7 @@ describe('FaultProxy', () => {
     expect(flushed).toBeLessThan(total / 2);
 
     backend.connections[0]?.socket.resume();
-    await until('all bytes at the backend', () => backend.receivedLength(0) === total, 2_000);
+    await until('all bytes at the backend', () => backend.receivedLength(0) === total, 30_000);
     expect(flushed).toBe(total);
     const received = backend.received(0);
     for (let offset = 0; offset < total; offset += chunk.length) {
