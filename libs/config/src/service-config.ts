@@ -82,6 +82,8 @@ function opsFrom(env: { OPS_HOST: string; OPS_PORT: number; SHUTDOWN_DRAIN_MS: n
 }
 
 export const DEFAULT_OPS_PORTS = { gateway: 9091, ingest: 9092, reaper: 9093 } as const;
+/** The gateway's admin API, apart from both its public and its ops port. */
+export const DEFAULT_ADMIN_PORT = 9094;
 
 type RedisEnv = z.output<z.ZodObject<typeof redisVariables>>;
 type BackendEnv = z.output<z.ZodObject<typeof backendVariables>>;
@@ -183,6 +185,11 @@ const gatewaySchema = z
     QUEUE_DASHBOARD_CREDENTIALS: z.string().regex(/^[^:]+:.{12,}$/, 'must be user:password with a password of 12 or more characters').optional(),
     STRIP_METADATA: flag(true),
     IDEMPOTENCY_TTL_MS: integer(24 * 3600_000, 1000, 7 * 24 * 3600_000),
+    // The admin API: off unless a token is set. Loopback by default, so only a port-forward
+    // (or an operator who opens it on purpose) reaches it, never the public.
+    ADMIN_TOKEN: z.string().regex(/^[\x21-\x7e]{32,}$/, 'must be 32 or more printable ASCII characters without spaces (a bearer token)').optional(),
+    ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
+    ADMIN_PORT: integer(DEFAULT_ADMIN_PORT, 0, 65535),
   })
   .superRefine(checkRedisTopology)
   .refine((env) => env.UPLOAD_MEMORY_BUDGET_BYTES >= env.MAX_UPLOAD_BYTES, {
@@ -247,6 +254,8 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     idempotencyTtlMs: parsed.IDEMPOTENCY_TTL_MS,
     /** Origins whose pages may call POST, PATCH and DELETE (`*`: any); every origin may read. */
     corsWriteOrigins: parsed.CORS_ORIGINS.trim() === '*' ? ('*' as const) : (parseOrigins(parsed.CORS_ORIGINS) ?? []),
+    /** The admin API's listener; `undefined` (no listener at all) unless ADMIN_TOKEN is set. */
+    admin: parsed.ADMIN_TOKEN === undefined ? undefined : { token: parsed.ADMIN_TOKEN, host: parsed.ADMIN_HOST, port: parsed.ADMIN_PORT },
   }));
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

@@ -1,6 +1,6 @@
 import { loadGatewayConfig } from '@imagehost/config';
 import { createIngestQueueEvents, enqueueReap } from '@imagehost/jobs';
-import { createLogger } from '@imagehost/logging';
+import { createLogger, logDestination } from '@imagehost/logging';
 import {
   connectBackends,
   createRegistry,
@@ -13,6 +13,7 @@ import {
   startTracing,
   within,
 } from '@imagehost/ops';
+import { buildAdminApp } from './admin/admin-app.js';
 import { buildApp } from './app.js';
 import { createGatewayMetrics } from './metrics.js';
 import { IdempotentUploads } from './uploads/idempotent-uploads.js';
@@ -65,8 +66,12 @@ async function main(): Promise<void> {
         ? undefined
         : (opsApp) => mountQueueDashboard(opsApp, [queue, reapQueue], config.queueDashboardCredentials ?? ''),
   });
+  // The admin API listens on its own port (not the public one, not the ops port that monitoring
+  // reaches), and only when a token is set.
+  const admin = config.admin === undefined ? undefined : await buildAdminApp({ token: config.admin.token, logLevel: config.logLevel, logStream: logDestination() }, { images });
+  if (admin !== undefined && config.admin !== undefined) await admin.listen({ host: config.admin.host, port: config.admin.port });
   await app.listen({ host: config.host, port: config.port });
-  log.info({ port: config.port, opsPort: ops.port, queueDashboard: config.queueDashboardCredentials !== undefined }, 'ready');
+  log.info({ port: config.port, opsPort: ops.port, adminPort: admin === undefined ? null : listeningPort(admin), queueDashboard: config.queueDashboardCredentials !== undefined }, 'ready');
 
   shutDownGracefullyOnSignal({
     log,
@@ -77,13 +82,18 @@ async function main(): Promise<void> {
     // uploads still waiting for ingest answer 202 at once.
     stopIntake: async () => {
       ingest.stopWaiting();
-      await app.close();
+      await Promise.all([app.close(), admin?.close()]);
     },
     closeConnections: async () => {
       await events.close().catch(() => undefined);
       await backends.close();
     },
   });
+}
+
+function listeningPort(server: { server: { address(): unknown } }): number | null {
+  const address = server.server.address();
+  return typeof address === 'object' && address !== null && 'port' in address ? Number(address.port) : null;
 }
 
 main().catch((error: unknown) => {

@@ -34,6 +34,13 @@ export class FakeImages implements ImageRecords {
     return record?.deletedAt === null ? { ...record } : undefined;
   }
 
+  /** The record whatever its state (the admin API's view). */
+  async findAny(imageKey: string): Promise<ImageRecord | undefined> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    return record === undefined ? undefined : { ...record };
+  }
+
   async findLiveMany(imageKeys: readonly string[]): Promise<Map<string, ImageRecord>> {
     this.answer();
     const found = new Map<string, ImageRecord>();
