@@ -29,6 +29,8 @@ const newVersion = {
   /** When the gateway accepted the upload (ms since epoch): the version's Last-Modified. */
   acceptedAt: z.number().int().nonnegative(),
   requestId,
+  /** SHA-256 of the bytes as uploaded, before metadata stripping (absent from older producers). */
+  uploadedSha256: keyHash.optional(),
 };
 
 export const ingestJobSchema = z.discriminatedUnion('kind', [

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   // The gateway listens whether or not its backends are there yet: until they are, it is not
   // ready and requests that need them get 503 at once, and it recovers without a restart.
   const backends = connectBackends(config, log, registry);
-  const { images, objects, ingestQueue: queue, reapQueue, redis } = backends;
+  const { images, blocklist, objects, ingestQueue: queue, reapQueue, redis } = backends;
   const { observeRedisCall: observeRedis } = backends;
   const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready', { enqueueDeadlineMs: config.redisDeadlineMs, observeRedisCall: observeRedis });
   const checks = backends.prepareInBackground(() => ingest.ready());
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     log,
     observeRedisCall: observeRedis,
   });
-  const app = await buildApp(config, { images, objects, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
+  const app = await buildApp(config, { images, objects, blocklist, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({
     host: config.ops.host,
@@ -68,7 +68,13 @@ async function main(): Promise<void> {
   });
   // The admin API listens on its own port (not the public one, not the ops port that monitoring
   // reaches), and only when a token is set.
-  const admin = config.admin === undefined ? undefined : await buildAdminApp({ token: config.admin.token, logLevel: config.logLevel, logStream: logDestination() }, { images });
+  const admin =
+    config.admin === undefined
+      ? undefined
+      : await buildAdminApp(
+          { token: config.admin.token, logLevel: config.logLevel, logStream: logDestination() },
+          { images, objects, blocklist, retentionMs: config.takedownRetentionMs, clock: Date.now },
+        );
   if (admin !== undefined && config.admin !== undefined) await admin.listen({ host: config.admin.host, port: config.admin.port });
   await app.listen({ host: config.host, port: config.port });
   log.info({ port: config.port, opsPort: ops.port, adminPort: admin === undefined ? null : listeningPort(admin), queueDashboard: config.queueDashboardCredentials !== undefined }, 'ready');

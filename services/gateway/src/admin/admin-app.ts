@@ -4,21 +4,23 @@ import { AppError } from '@imagehost/errors';
 import { loggerOptions } from '@imagehost/logging';
 import { sendError } from '../plugins/error-handler.js';
 import { adminAuthPlugin } from './admin-auth.js';
+import { writeAuditLine } from './audit-log.js';
+import { blocklistAdminRoutes, type BlocklistAdminDeps } from './blocklist.admin-route.js';
 import { imageAdminRoutes, type ImageAdminDeps } from './images.admin-route.js';
 
 /**
  * Everything the admin routes use, one field per backend or collaborator. A new admin
  * resource adds its own deps type here (intersected) and its routes to ADMIN_ROUTES.
  */
-export type AdminDeps = ImageAdminDeps;
+export type AdminDeps = ImageAdminDeps & BlocklistAdminDeps;
 
 /**
  * The admin resources, one file each (`<resource>.admin-route.ts`, exporting
  * `(app, deps) => Promise<void>` that registers `/admin/<resource>…` routes). Each runs in its
- * own encapsulated scope behind the token check, and writes an audit line per action with
- * `audited` (audit-log.ts).
+ * own encapsulated scope behind the token check, wraps its action in `audited` (audit-log.ts),
+ * and names it in the route's `config.audit`, so a request its schema refuses is audited too.
  */
-const ADMIN_ROUTES: readonly ((app: FastifyInstance, deps: AdminDeps) => Promise<void>)[] = [imageAdminRoutes];
+const ADMIN_ROUTES: readonly ((app: FastifyInstance, deps: AdminDeps) => Promise<void>)[] = [imageAdminRoutes, blocklistAdminRoutes];
 
 export interface AdminAppOptions {
   /** ADMIN_TOKEN: the bearer token every request must carry. */
@@ -43,6 +45,8 @@ export async function buildAdminApp(options: AdminAppOptions, deps: AdminDeps): 
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 16 * 1024,
+    // A field the schema does not know is refused, not silently dropped (fastify's default).
+    ajv: { customOptions: { removeAdditional: false } },
     routerOptions: { maxParamLength: 512 },
   });
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
@@ -52,7 +56,13 @@ export async function buildAdminApp(options: AdminAppOptions, deps: AdminDeps): 
     }
     const status = error.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
-      return sendError(reply, new AppError(error.code.startsWith('FST_ERR_CTP') ? 'MALFORMED_BODY' : 'BAD_REQUEST', error.message));
+      const refusal = new AppError(error.code.startsWith('FST_ERR_CTP') ? 'MALFORMED_BODY' : 'BAD_REQUEST', error.message);
+      const action = request.routeOptions.config.audit;
+      if (action !== undefined) {
+        const { imageKey } = (request.params ?? {}) as { imageKey?: string };
+        writeAuditLine(request, { action, imageKey }, { outcome: 'refused', code: refusal.code });
+      }
+      return sendError(reply, refusal);
     }
     request.log.error({ err: error }, 'admin request failed');
     return sendError(reply, new AppError('INTERNAL', 'internal error'));

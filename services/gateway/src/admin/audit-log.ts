@@ -1,6 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '@imagehost/errors';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The admin action a route performs, for the audit line of a request its schema refuses. */
+    audit?: string;
+  }
+}
+
 /** What an audit line records of one admin action. Only these fields: never a capability key. */
 export interface AuditFacts {
   /** What was asked, e.g. `takedown`, `restore`, `blocklist.add`. */
