@@ -88,7 +88,7 @@ export interface IngestJobResult extends IngestedImage {
 /**
  * `reap`: remove for good what must not stay — one version object (a refused upload, a
  * replaced version), a deleted image (all its objects, then its record), or everything a
- * lost job left behind (`sweep`, scheduled).
+ * lost job left behind and every takedown past its retention (`sweep`, scheduled).
  */
 export const REAP_QUEUE = 'reap';
 
@@ -103,6 +103,8 @@ export interface ReapJobResult {
   readonly removedRecords: number;
   /** Uploads whose lost ingest job the sweep enqueued again. */
   readonly reingested?: number;
+  /** Versions of taken-down images the sweep moved to quarantine (a takedown that failed halfway). */
+  readonly quarantined?: number;
 }
 
 /** The id of the scheduler that adds one `sweep` job per interval, whatever the number of reapers. */
