@@ -63,7 +63,7 @@ export function metricSample(metrics: string, name: string, labels: Record<strin
   return total;
 }
 
-export { ServiceProcess, TestStack, freePort, type ServiceName, type StackOptions } from './stack.js';
+export { ServiceProcess, TestStack, freePort, type GatewayProcess, type ServiceName, type StackOptions } from './stack.js';
 export { corrupted, fixtures, pngChunk, truncated } from './fixtures.js';
 export { multipartBody, request, uploadImage, type FormPart, type HttpResult } from './multipart.js';
 export { readRss } from './process-memory.js';
