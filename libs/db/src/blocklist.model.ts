@@ -1,4 +1,5 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+/** The collection of blocklist entries. */
+export const BLOCKLIST_COLLECTION = 'blocklist';
 
 /** What a blocklist entry matches: the exact bytes (SHA-256), or the picture (perceptual hash). */
 export type BlocklistKind = 'sha256' | 'perceptual';
@@ -22,26 +23,5 @@ export interface BlocklistEntry {
   createdAt: Date;
 }
 
-const blocklistSchema = new Schema<BlocklistEntry>(
-  {
-    _id: { type: String, required: true },
-    kind: { type: String, required: true, enum: ['sha256', 'perceptual'] },
-    hash: { type: String, required: true },
-    terms: { type: [String], required: true },
-    imageKey: { type: String, default: null },
-    reason: { type: String, required: true },
-    note: { type: String, default: '' },
-    createdAt: { type: Date, required: true },
-  },
-  { collection: 'blocklist', versionKey: false, timestamps: false, strict: 'throw' },
-);
-// Plain indexes only (an array field's is multikey on MongoDB).
-blocklistSchema.index({ terms: 1 });
-blocklistSchema.index({ hash: 1 });
-blocklistSchema.index({ imageKey: 1 });
-
-export type BlocklistModel = Model<BlocklistEntry>;
-
-export function blocklistModel(connection: Connection): BlocklistModel {
-  return connection.model<BlocklistEntry>('BlocklistEntry', blocklistSchema);
-}
+/** An entry as lookups and listings return it: without its lookup terms. */
+export type BlocklistEntryView = Omit<BlocklistEntry, 'terms'>;

@@ -1,6 +1,7 @@
-import type { Connection } from 'mongoose';
+import type { Connection, mongo } from 'mongoose';
+import { AppError } from '@imagehost/errors';
 import { callMongo, isDuplicateKeyError, type MongoCallObserver } from './backend-errors.js';
-import { blocklistModel, type BlocklistEntry, type BlocklistKind, type BlocklistModel } from './blocklist.model.js';
+import { BLOCKLIST_COLLECTION, type BlocklistEntry, type BlocklistEntryView, type BlocklistKind } from './blocklist.model.js';
 import { perceptualTerms, sha256Term, storedPerceptualTerms } from './blocklist-terms.js';
 
 /** A hash to block and where it came from. */
@@ -26,28 +27,41 @@ function entryId(entry: Pick<NewBlocklistEntry, 'kind' | 'hash' | 'imageKey'>): 
 /** Entries that can match one upload: every match on SHA-256, all perceptual near-duplicates and a few others. */
 const MAX_CANDIDATES = 200;
 
-/** The content blocklist in MongoDB: the only code that reads or writes the `blocklist` collection. */
+/**
+ * The content blocklist in MongoDB: the only code that reads or writes the `blocklist`
+ * collection. Driver calls on a typed collection: every entry is built whole here.
+ */
 export class BlocklistRepository {
-  private readonly model: BlocklistModel;
-
   constructor(
     private readonly connection: Connection,
     private readonly observeCall?: MongoCallObserver,
-  ) {
-    this.model = blocklistModel(connection);
-  }
+  ) {}
 
   private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     return callMongo(operation, run, this.observeCall);
   }
 
+  private entries(): mongo.Collection<BlocklistEntry> {
+    const db = this.connection.db;
+    if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
+    return db.collection<BlocklistEntry>(BLOCKLIST_COLLECTION);
+  }
+
   /** Creates the collection and its indexes; called once at start-up. */
   async prepare(): Promise<void> {
     await this.call('connect', () => this.connection.asPromise());
-    await this.call('createCollection', () => this.model.createCollection().then(() => undefined)).catch((error: unknown) => {
+    await this.call('createCollection', async () => {
+      await this.connection.db?.createCollection(BLOCKLIST_COLLECTION);
+    }).catch((error: unknown) => {
+      // A concurrent replica may have created it first.
       if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
     });
-    await this.call('createIndexes', () => this.model.createIndexes());
+    // Plain indexes only (the array field's is multikey on MongoDB).
+    await this.call('createIndexes', async () => {
+      await this.entries().createIndex({ terms: 1 });
+      await this.entries().createIndex({ hash: 1 });
+      await this.entries().createIndex({ imageKey: 1 });
+    });
   }
 
   /** Adds the entries; one already there (same kind, hash and source) stays as it was. Returns those added. */
@@ -58,7 +72,7 @@ export class BlocklistRepository {
       const document: BlocklistEntry = { _id: entryId(entry), ...entry, terms };
       try {
         await this.call('insertBlocklistEntry', async () => {
-          await this.model.collection.insertOne(document as never);
+          await this.entries().insertOne(document);
         });
         added.push(document);
       } catch (error) {
@@ -73,36 +87,33 @@ export class BlocklistRepository {
    * sharing a band with the hash at that distance. Perceptual candidates are not yet matches:
    * the caller checks their distance.
    */
-  async findCandidates(query: BlocklistQuery): Promise<BlocklistEntry[]> {
+  async findCandidates(query: BlocklistQuery): Promise<BlocklistEntryView[]> {
     const terms = [...new Set(query.sha256s)].map(sha256Term);
     if (query.perceptual !== undefined) terms.push(...perceptualTerms(query.perceptual.hash, query.perceptual.distance));
     if (terms.length === 0) return [];
-    return this.call('findBlocklistCandidates', () =>
-      this.model.find({ terms: { $in: terms } }, { terms: 0 }).limit(MAX_CANDIDATES).lean<BlocklistEntry[]>().exec(),
-    );
+    return this.call('findBlocklistCandidates', () => this.entries().find<BlocklistEntryView>({ terms: { $in: terms } }, { projection: { terms: 0 } }).limit(MAX_CANDIDATES).toArray());
   }
 
   /** A page of entries in `_id` order, after `after` when given. */
-  async list(limit: number, after?: string): Promise<BlocklistEntry[]> {
+  async list(limit: number, after?: string): Promise<BlocklistEntryView[]> {
     return this.call('listBlocklist', () =>
-      this.model
-        .find(after === undefined ? {} : { _id: { $gt: after } }, { terms: 0 })
+      this.entries()
+        .find<BlocklistEntryView>(after === undefined ? {} : { _id: { $gt: after } }, { projection: { terms: 0 } })
         .sort({ _id: 1 })
         .limit(limit)
-        .lean<BlocklistEntry[]>()
-        .exec(),
+        .toArray(),
     );
   }
 
   /** Removes every entry of this hash, whatever its source. Returns how many. */
   async removeHash(hash: string): Promise<number> {
-    const result = await this.call('removeBlocklistHash', () => this.model.deleteMany({ hash }).exec());
+    const result = await this.call('removeBlocklistHash', () => this.entries().deleteMany({ hash }));
     return result.deletedCount;
   }
 
   /** Removes the entries that came from one image (its takedown was lifted). Returns how many. */
   async removeForImage(imageKey: string): Promise<number> {
-    const result = await this.call('removeBlocklistImage', () => this.model.deleteMany({ imageKey }).exec());
+    const result = await this.call('removeBlocklistImage', () => this.entries().deleteMany({ imageKey }));
     return result.deletedCount;
   }
 }

@@ -221,10 +221,9 @@ describe('restore', () => {
 describe('races', () => {
   it(`a takedown racing a PATCH never ends with the content served (${ROUNDS} rounds)`, async () => {
     const outcomes: string[] = [];
-    const imageKeys: string[] = [];
+    const takenDown: { imageKey: string; at: number }[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       const keys = await store(a, await fixtures.scene(1000 + round, 160, 120));
-      imageKeys.push(keys.image_key);
       const replacement = await fixtures.scene(2000 + round, 160, 120);
       // The takedown starts from 0 to 190 ms after the PATCH, so rounds land on each side of
       // the worker's compare-and-set as well as before the PATCH is even stored.
@@ -233,16 +232,21 @@ describe('races', () => {
         new Promise((resolve) => setTimeout(resolve, (round % 10) * 20)).then(() => takeDown(b, keys.image_key)),
       ]);
       expect([round, down.status]).toEqual([round, 200]);
+      takenDown.push({ imageKey: keys.image_key, at: Date.now() });
       // A refused PATCH that was stored first was refused by the worker's compare-and-set.
       const stored = a.service.logs().some((line) => line.msg === 'upload stored, ingest queued' && line.imageKey === keys.image_key && line.kind === 'replace');
       outcomes.push(patched.status === 200 ? 'patch won, then taken down' : stored ? 'patch stored, refused by the worker' : 'patch refused before storing');
       expect([round, [200, 451].includes(patched.status)]).toEqual([round, true]);
       for (const gateway of [a, b]) expect([round, (await statusOn(gateway, keys.image_key)).status]).toEqual([round, 451]);
     }
-    // Whichever won, nothing of these images is left where it is served.
-    for (const imageKey of imageKeys) {
+    // Whichever won, nothing of these images is left where it is served; each stays 451 until
+    // its retention ends and the sweep purges it (then 404).
+    for (const { imageKey, at } of takenDown) {
       await waitFor(`nothing served of ${imageKey}`, async () => ((await stack.objects.listObjectKeys(imageObjectsPrefix(imageKey))).length === 0 ? true : undefined), 15_000, 100);
-      for (const gateway of [a, b]) expect((await statusOn(gateway, imageKey)).status).toBe(451);
+      for (const gateway of [a, b]) {
+        const { status } = await statusOn(gateway, imageKey);
+        expect([imageKey, status, status === 451 || (status === 404 && Date.now() - at >= RETENTION_MS)]).toEqual([imageKey, status, true]);
+      }
     }
     process.stderr.write(`takedown vs PATCH: ${JSON.stringify(tally(outcomes))}\n`);
   }, 180_000);

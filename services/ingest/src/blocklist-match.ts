@@ -1,4 +1,4 @@
-import type { BlocklistEntry, BlocklistRepository } from '@imagehost/db';
+import type { BlocklistEntryView, BlocklistRepository } from '@imagehost/db';
 import { hammingDistance } from '@imagehost/image-format';
 
 /** What an upload is matched by: the SHA-256s of its bytes (stored, and as uploaded) and its picture's hash. */
@@ -8,7 +8,7 @@ export interface UploadFingerprint {
 }
 
 export interface BlocklistMatch {
-  readonly entry: Pick<BlocklistEntry, '_id' | 'kind' | 'hash' | 'imageKey'>;
+  readonly entry: Pick<BlocklistEntryView, '_id' | 'kind' | 'hash' | 'imageKey'>;
   /** Bits between the perceptual hashes; 0 for an exact match. */
   readonly distance: number;
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { isPerceptualHash, type BlocklistEntry, type BlocklistRepository, type ImageRepository, type NewBlocklistEntry } from '@imagehost/db';
+import { isPerceptualHash, type BlocklistEntryView, type BlocklistRepository, type ImageRepository, type NewBlocklistEntry } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
 import { isImageKey, isSha256Hex } from '@imagehost/keys';
 import { audited } from './audit-log.js';
@@ -14,7 +14,7 @@ export interface BlocklistAdminDeps {
 const PAGE_DEFAULT = 100;
 const PAGE_MAX = 1000;
 
-function describeEntry(entry: BlocklistEntry) {
+function describeEntry(entry: BlocklistEntryView) {
   return { id: entry._id, kind: entry.kind, hash: entry.hash, image_key: entry.imageKey, reason: entry.reason, note: entry.note, created_at: entry.createdAt.toISOString() };
 }
 
