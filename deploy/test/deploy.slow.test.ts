@@ -253,6 +253,32 @@ describe('deploy/k8s and its components', () => {
     for (const timeout of [rule?.timeouts?.request, rule?.timeouts?.backendRequest]) expect(goDurationSeconds(timeout ?? '0s')).toBeGreaterThan(waitSeconds);
   });
 
+  it('keeps the admin API off the network: loopback, no port on a Service or container, no route to it', () => {
+    const config = imagehostConfig();
+    const secret = (parse(readFileSync(`${root}deploy/k8s/secret.example.yaml`, 'utf8')) as { stringData: Record<string, string> }).stringData;
+    const gateway = named(variant('base'), 'Deployment', 'gateway') as unknown as apps.IDeployment;
+    const container = gateway.spec?.template.spec?.containers[0];
+    const inline = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+    // The token comes from the Secret, and the listener stays on the pod's loopback (port-forward only).
+    expect(inline.ADMIN_TOKEN).toBeUndefined();
+    expect(config.ADMIN_TOKEN).toBeUndefined();
+    const admin = loadGatewayConfig({ ...config, ...secret, ...inline }).admin;
+    expect(admin).toEqual({ token: secret.ADMIN_TOKEN, host: '127.0.0.1', port: 9094 });
+    for (const [name, manifests] of renders) {
+      const containerPorts = (ofKind(manifests, 'Deployment') as unknown as apps.IDeployment[]).flatMap((d) => d.spec?.template.spec?.containers.flatMap((c) => c.ports ?? []) ?? []);
+      expect([name, containerPorts.filter((p) => p.containerPort === admin?.port || p.name === 'admin')]).toEqual([name, []]);
+      const servicePorts = (ofKind(manifests, 'Service') as unknown as core.IService[]).flatMap((service) => service.spec?.ports ?? []);
+      expect([name, servicePorts.filter((p) => p.port === admin?.port || p.targetPort === admin?.port || p.targetPort === 'admin')]).toEqual([name, []]);
+      const routed = [
+        ...(ofKind(manifests, 'Ingress') as unknown as networking.IIngress[]).flatMap((ingress) =>
+          (ingress.spec?.rules ?? []).flatMap((rule) => (rule.http?.paths ?? []).map((path) => path.backend.service?.port?.number ?? path.backend.service?.port?.name)),
+        ),
+        ...(ofKind(manifests, 'HTTPRoute') as unknown as gatewayApi.IHTTPRoute[]).flatMap((route) => (route.spec?.rules ?? []).flatMap((rule) => (rule.backendRefs ?? []).map((ref) => ref.port))),
+      ];
+      for (const port of routed) expect([name, port, [80, 'http'].includes(port ?? '')]).toEqual([name, port, true]);
+    }
+  });
+
   it('configures each service with values its own configuration loader accepts', () => {
     const config = imagehostConfig();
     const secret = (parse(readFileSync(`${root}deploy/k8s/secret.example.yaml`, 'utf8')) as { stringData: Record<string, string> }).stringData;

@@ -3,6 +3,21 @@ export type StoredContentType = 'image/jpeg' | 'image/png';
 /** The collection of image records. */
 export const IMAGES_COLLECTION = 'images';
 
+/** Why an operator took an image down. */
+export const TAKEDOWN_REASONS = ['legal', 'copyright', 'abuse', 'csam', 'other'] as const;
+export type TakedownReason = (typeof TAKEDOWN_REASONS)[number];
+
+/** An operator's takedown of an image: reads answer 451, keys stop working, bytes are quarantined. */
+export interface Takedown {
+  reason: TakedownReason;
+  note: string;
+  at: Date;
+  /** The quarantined bytes are kept until then (TAKEDOWN_RETENTION_MS), then the reaper purges image and bytes. */
+  retainUntil: Date;
+  /** The admin request that took it down, for the audit trail. */
+  requestId: string;
+}
+
 /**
  * One image: its current version and the hashes of its two capability keys. The `_id` is
  * the public `image_key`. The bytes live in S3 under `objectKey`. Every write states each
@@ -24,4 +39,10 @@ export interface ImageRecord {
   updatedAt: Date;
   /** Set when the image is deleted; reads treat it as gone from that moment. */
   deletedAt: Date | null;
+  /** SHA-256 of the bytes as uploaded, before metadata stripping; absent on older records. */
+  uploadedSha256?: string;
+  /** 64-bit dHash of the decoded picture (16 hex digits), for the blocklist; absent on older records. */
+  perceptualHash?: string;
+  /** Set while the image is taken down; absent or null otherwise (a missing field matches `null` in queries). */
+  takedown?: Takedown | null;
 }

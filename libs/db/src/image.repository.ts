@@ -1,7 +1,7 @@
 import mongoose, { type Connection, type mongo } from 'mongoose';
 import { AppError } from '@imagehost/errors';
 import { callMongo, isDuplicateKeyError, isNamespaceExistsError, type MongoCallObserver } from './backend-errors.js';
-import { IMAGES_COLLECTION, type ImageRecord } from './image.model.js';
+import { IMAGES_COLLECTION, type ImageRecord, type Takedown } from './image.model.js';
 
 export interface DatabaseSettings {
   readonly url: string;
@@ -84,6 +84,8 @@ export class ImageRepository {
     });
     // Plain indexes only: what MongoDB and the local mongo-java-server both support.
     await this.call('createIndexes', () => this.images().createIndex({ deletedAt: 1 }));
+    // The sweep's query for takedowns whose retention is over.
+    await this.call('createIndexes', () => this.images().createIndex({ 'takedown.retainUntil': 1 }));
   }
 
   /** The driver's database handle, once the connection is open. */
@@ -149,27 +151,74 @@ export class ImageRepository {
 
   /**
    * Switches the image to a new version and new key hashes, only while its update key still
-   * hashes to `expectedUpdateKeyHash` and it is not deleted. Returns the record as it was
-   * before (to reap its superseded object), or `undefined` when the condition failed.
+   * hashes to `expectedUpdateKeyHash` and it is neither deleted nor taken down. Returns the
+   * record as it was before (to reap its superseded object), or `undefined` when the
+   * condition failed.
    */
   async replaceVersion(
     imageKey: string,
     expectedUpdateKeyHash: string,
-    next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'>,
+    next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'> &
+      Pick<ImageRecord, 'uploadedSha256' | 'perceptualHash'>,
   ): Promise<ImageRecord | undefined> {
     const previous = await this.call('replaceVersion', () =>
-      this.images().findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null }, { $set: next }, { returnDocument: 'before' }),
+      this.images().findOneAndUpdate(
+        { _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null, takedown: null },
+        { $set: next },
+        { returnDocument: 'before' },
+      ),
     );
     return previous ?? undefined;
   }
 
   /**
    * Marks the image deleted, only while its delete key still hashes to `deleteKeyHash` and it
-   * is not deleted already. True when this call deleted it.
+   * is neither deleted already nor taken down (the uploader cannot destroy what an operator
+   * quarantined). True when this call deleted it.
    */
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
-    const result = await this.call('markDeleted', () => this.images().updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null }, { $set: { deletedAt: at } }));
+    const result = await this.call('markDeleted', () =>
+      this.images().updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null, takedown: null }, { $set: { deletedAt: at } }),
+    );
     return result.modifiedCount === 1;
+  }
+
+  /**
+   * Takes a live image down in one compare-and-set: from the write on, every read sees the
+   * takedown, and the ingest worker's and DELETE's compare-and-sets (which require no
+   * takedown) fail. Returns the record as it is now, or `undefined` when the image is unknown,
+   * deleted or already taken down.
+   */
+  async takeDown(imageKey: string, takedown: Takedown): Promise<ImageRecord | undefined> {
+    const record = await this.call('takeDown', () =>
+      this.images().findOneAndUpdate({ _id: imageKey, deletedAt: null, takedown: null }, { $set: { takedown } }, { returnDocument: 'after' }),
+    );
+    return record ?? undefined;
+  }
+
+  /**
+   * Lifts a takedown whose retention has not ended by `at`. Returns the record as it was
+   * before (with its takedown), or `undefined` when there was none to lift.
+   */
+  async liftTakedown(imageKey: string, at: Date): Promise<ImageRecord | undefined> {
+    const record = await this.call('liftTakedown', () =>
+      this.images().findOneAndUpdate({ _id: imageKey, deletedAt: null, 'takedown.retainUntil': { $gt: at } }, { $set: { takedown: null } }, { returnDocument: 'before' }),
+    );
+    return record ?? undefined;
+  }
+
+  /** Keys of taken-down images whose retention ended before `before`, earliest first. */
+  async findExpiredTakedowns(before: Date, limit: number): Promise<string[]> {
+    const records = await this.call('findExpiredTakedowns', () =>
+      this.images().find({ 'takedown.retainUntil': { $lt: before } }, { projection: { _id: 1 } }).sort({ 'takedown.retainUntil': 1 }).limit(limit).toArray(),
+    );
+    return records.map((record) => record._id);
+  }
+
+  /** Removes the record of a taken-down image whose retention ended before `before`. True when it removed it. */
+  async purgeTakenDown(imageKey: string, before: Date): Promise<boolean> {
+    const result = await this.call('purgeTakenDown', () => this.images().deleteOne({ _id: imageKey, 'takedown.retainUntil': { $lt: before } }));
+    return result.deletedCount === 1;
   }
 
   /** Removes the record of a deleted image (never of a live one). True when it removed it. */

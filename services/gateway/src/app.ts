@@ -3,7 +3,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
-import type { ImageRepository } from '@imagehost/db';
+import type { BlocklistRepository, ImageRepository } from '@imagehost/db';
 import type { RedisClient } from '@imagehost/jobs';
 import { logDestination, loggerOptions } from '@imagehost/logging';
 import { nameRequestSpan, tracingActive, type BackendCallObserver } from '@imagehost/ops';
@@ -29,6 +29,8 @@ import { VersionCache } from './reads/version-cache.js';
 export interface GatewayDeps {
   readonly images: Pick<ImageRepository, 'findLive' | 'findLiveMany' | 'markDeleted'>;
   readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject' | 'readObject' | 'openObject'>;
+  /** Taken-down content, refused on upload. */
+  readonly blocklist: Pick<BlocklistRepository, 'findCandidates'>;
   readonly ingest: IngestQueueClient;
   readonly purges: PurgeQueue;
   /** Answers of POSTs with an Idempotency-Key, shared by every replica; absent in-process (tests), where such POSTs get 503. */
@@ -157,6 +159,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     metrics,
     objects: deps.objects,
     ingest: deps.ingest,
+    blocklist: deps.blocklist,
     budget,
     maxUploadBytes: config.maxUploadBytes,
     uploadIdleTimeoutMs: config.timeouts.uploadIdleMs,

@@ -4,7 +4,7 @@ export { freePort } from '@imagehost/backends';
 export { testBackendSettings, uniqueName } from './backend-settings.js';
 export { timed, waitFor } from './wait-for.js';
 export { metricSample } from './metric-sample.js';
-export { ServiceProcess, TestStack, type ServiceName, type StackOptions } from './stack.js';
+export { ServiceProcess, TestStack, type GatewayProcess, type ServiceName, type StackOptions } from './stack.js';
 export { corrupted, fixtures, pngChunk, truncated } from './fixtures.js';
 export { multipartBody, request, uploadImage, type FormPart, type HttpResult } from './multipart.js';
 export { readRss } from './process-memory.js';

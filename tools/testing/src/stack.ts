@@ -7,6 +7,7 @@ import { ImageRepository, connectDatabase } from '@imagehost/db';
 import { errorMessage } from '@imagehost/errors';
 import { loadRedisConfig, type RedisTopology } from '@imagehost/config';
 import { INGEST_QUEUE, REAP_QUEUE, bullmqConnection } from '@imagehost/jobs';
+import { parseQuarantineKey, quarantineKeyFor } from '@imagehost/keys';
 import { ObjectStore } from '@imagehost/storage';
 import { Queue } from 'bullmq';
 import type { Connection } from 'mongoose';
@@ -119,6 +120,15 @@ export class ServiceProcess {
   }
 }
 
+/** One more gateway process of a stack, on its own public and admin ports. */
+export interface GatewayProcess {
+  readonly service: ServiceProcess;
+  readonly baseUrl: string;
+  /** Where its admin API listens (when ADMIN_TOKEN is set). */
+  readonly adminUrl: string;
+  url(path: string): string;
+}
+
 export interface StackOptions {
   /** Services to start right away (default: all three). */
   readonly services?: readonly ServiceName[];
@@ -213,6 +223,18 @@ export class TestStack {
     return service;
   }
 
+  /**
+   * Starts another gateway replica on the stack's backends, on ports of its own (the stack's
+   * own gateway, if any, keeps `baseUrl`), and waits until it serves.
+   */
+  async startGateway(extraEnv: Readonly<Record<string, string>> = {}): Promise<GatewayProcess> {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const service = await this.startService('gateway', { PORT: String(port), ADMIN_PORT: String(adminPort), ...extraEnv });
+    await service.waitUntilServing();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    return { service, baseUrl, adminUrl: `http://127.0.0.1:${adminPort}`, url: (path) => `${baseUrl}${path}` };
+  }
+
   service(name: ServiceName): ServiceProcess {
     const found = this.processes.find((p) => p.name === name && p.exit === undefined);
     if (found === undefined) throw new Error(`no running ${name}`);
@@ -234,21 +256,31 @@ export class TestStack {
   }
 
   /**
-   * How the bucket and the collection disagree — objects no live record points to, live
-   * records whose object is missing, deleted records not yet purged: all empty once every
-   * job and sweep has settled.
+   * How the bucket and the collection disagree — objects nothing accounts for (a served
+   * object no live record points to, a quarantined one of an image not taken down), live
+   * records whose object is missing (for a taken-down image: its quarantined copy), deleted
+   * records not yet purged: all empty once every job and sweep has settled.
    */
   async disagreements(): Promise<{ objectsWithoutRecord: string[]; recordsWithoutObject: string[]; tombstones: string[] }> {
     const [objects, records, tombstones] = await Promise.all([
       this.objectKeys(),
-      this.liveRecords(),
+      this.connection
+        .collection<{ _id: string; objectKey: string; versionId: string; takedown?: unknown }>('images')
+        .find({ deletedAt: null }, { projection: { objectKey: 1, versionId: 1, takedown: 1 } })
+        .toArray(),
       this.images.findTombstones(new Date(Date.now() + 24 * 3600_000), 1000),
     ]);
-    const pointed = new Set(records.map((record) => record.objectKey));
+    const takenDown = new Set(records.filter((record) => record.takedown != null).map((record) => record._id));
+    const expected = (record: (typeof records)[number]) => (takenDown.has(record._id) ? quarantineKeyFor(record._id, record.versionId) : record.objectKey);
+    const pointed = new Set(records.filter((record) => !takenDown.has(record._id)).map((record) => record.objectKey));
     const stored = new Set(objects);
+    const accounted = (key: string) => {
+      const quarantined = parseQuarantineKey(key);
+      return quarantined === undefined ? pointed.has(key) : takenDown.has(quarantined.imageKey);
+    };
     return {
-      objectsWithoutRecord: objects.filter((key) => !pointed.has(key)),
-      recordsWithoutObject: records.filter((record) => !stored.has(record.objectKey)).map((record) => record._id),
+      objectsWithoutRecord: objects.filter((key) => !accounted(key)),
+      recordsWithoutObject: records.filter((record) => !stored.has(expected(record))).map((record) => record._id),
       tombstones,
     };
   }

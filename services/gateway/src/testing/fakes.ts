@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { ImageRecord } from '@imagehost/db';
+import type { BlocklistEntry, BlocklistQuery, ImageRecord, NewBlocklistEntry, Takedown } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
 import { ingestJobId, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import type { ObjectMetadata } from '@imagehost/storage';
@@ -40,6 +40,13 @@ export class FakeImages implements ImageRecords {
     return record?.deletedAt === null ? { ...record } : undefined;
   }
 
+  /** The record whatever its state (the admin API's view). */
+  async findAny(imageKey: string): Promise<ImageRecord | undefined> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    return record === undefined ? undefined : { ...record };
+  }
+
   async findLiveMany(imageKeys: readonly string[]): Promise<Map<string, ImageRecord>> {
     this.answer();
     const found = new Map<string, ImageRecord>();
@@ -53,9 +60,26 @@ export class FakeImages implements ImageRecords {
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
     this.answer();
     const record = this.records.get(imageKey);
-    if (record === undefined || record.deletedAt !== null || record.deleteKeyHash !== deleteKeyHash) return false;
+    if (record === undefined || record.deletedAt !== null || record.takedown != null || record.deleteKeyHash !== deleteKeyHash) return false;
     this.records.set(imageKey, { ...record, deletedAt: at });
     return true;
+  }
+
+  async takeDown(imageKey: string, takedown: Takedown): Promise<ImageRecord | undefined> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || record.deletedAt !== null || record.takedown != null) return undefined;
+    const down = { ...record, takedown };
+    this.records.set(imageKey, down);
+    return { ...down };
+  }
+
+  async liftTakedown(imageKey: string, at: Date): Promise<ImageRecord | undefined> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || record.deletedAt !== null || record.takedown == null || record.takedown.retainUntil <= at) return undefined;
+    this.records.set(imageKey, { ...record, takedown: null });
+    return { ...record };
   }
 
   private answer(): void {
@@ -95,6 +119,25 @@ export class FakeObjects implements ObjectStore {
     this.objects.delete(key);
   }
 
+  async copyObject(sourceKey: string, targetKey: string): Promise<boolean> {
+    this.answer();
+    const stored = this.objects.get(sourceKey);
+    if (stored === undefined) return false;
+    this.objects.set(targetKey, { ...stored, bytes: Buffer.from(stored.bytes) });
+    return true;
+  }
+
+  async moveObject(sourceKey: string, targetKey: string): Promise<boolean> {
+    if (!(await this.copyObject(sourceKey, targetKey))) return false;
+    await this.removeObject(sourceKey);
+    return true;
+  }
+
+  async listObjectKeys(prefix = ''): Promise<string[]> {
+    this.answer();
+    return [...this.objects.keys()].filter((key) => key.startsWith(prefix)).sort();
+  }
+
   async readObject(key: string, maxBytes: number): Promise<Buffer | undefined> {
     this.answer();
     this.reads.push(key);
@@ -115,6 +158,59 @@ export class FakeObjects implements ObjectStore {
 
   private answer(): void {
     if (this.down) throw outage('S3');
+  }
+}
+
+/** The content blocklist (MongoDB in production): entries by id, found by their hashes. */
+export class FakeBlocklist {
+  readonly entries = new Map<string, BlocklistEntry>();
+  /** While set, every call fails as the repository does while MongoDB is away. */
+  down = false;
+
+  async findCandidates(query: BlocklistQuery): Promise<BlocklistEntry[]> {
+    this.answer();
+    // Exact and identical perceptual hashes only: the band lookup itself is the repository's (tested on MongoDB).
+    return [...this.entries.values()].filter((entry) => query.sha256s.includes(entry.hash) || entry.hash === query.perceptual?.hash);
+  }
+
+  async add(entries: readonly NewBlocklistEntry[]): Promise<BlocklistEntry[]> {
+    this.answer();
+    const added: BlocklistEntry[] = [];
+    for (const entry of entries) {
+      const id = `${entry.kind}:${entry.hash}:${entry.imageKey ?? '-'}`;
+      if (this.entries.has(id)) continue;
+      const stored = { _id: id, ...entry, terms: [] };
+      this.entries.set(id, stored);
+      added.push(stored);
+    }
+    return added;
+  }
+
+  async list(limit: number, after?: string): Promise<BlocklistEntry[]> {
+    this.answer();
+    return [...this.entries.values()]
+      .filter((entry) => after === undefined || entry._id > after)
+      .sort((a, b) => (a._id < b._id ? -1 : 1))
+      .slice(0, limit);
+  }
+
+  async removeHash(hash: string): Promise<number> {
+    return this.removeWhere((entry) => entry.hash === hash);
+  }
+
+  async removeForImage(imageKey: string): Promise<number> {
+    return this.removeWhere((entry) => entry.imageKey === imageKey);
+  }
+
+  private removeWhere(matches: (entry: BlocklistEntry) => boolean): number {
+    this.answer();
+    const ids = [...this.entries.values()].filter(matches).map((entry) => entry._id);
+    for (const id of ids) this.entries.delete(id);
+    return ids.length;
+  }
+
+  private answer(): void {
+    if (this.down) throw outage('MongoDB');
   }
 }
 

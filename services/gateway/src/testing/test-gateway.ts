@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { loadGatewayConfig } from '@imagehost/config';
 import { buildApp } from '../app.js';
 import { createGatewayMetrics } from '../metrics.js';
-import { FakeImages, FakeIngest, FakeObjects, FakePurges } from './fakes.js';
+import { FakeBlocklist, FakeImages, FakeIngest, FakeObjects, FakePurges } from './fakes.js';
 import { OpenApiConformance, type OpenApiDocument } from './openapi-conformance.js';
 
 // The gateway built in-process over fakes, for route tests through `app.inject()`: no port,
@@ -40,6 +40,7 @@ export interface TestGateway {
   readonly app: FastifyInstance;
   readonly images: FakeImages;
   readonly objects: FakeObjects;
+  readonly blocklist: FakeBlocklist;
   readonly ingest: FakeIngest;
   readonly purges: FakePurges;
   /** The gateway's clock, in milliseconds since the epoch; tests move it. */
@@ -142,9 +143,10 @@ async function buildTestGateway(env: Readonly<Record<string, string>>): Promise<
   const objects = new FakeObjects();
   const ingest = new FakeIngest(images, objects);
   const purges = new FakePurges();
+  const blocklist = new FakeBlocklist();
   const time = { now: TEST_START_MS };
   const registry = new Registry();
-  const app = await buildApp(config, { images, objects, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
+  const app = await buildApp(config, { images, objects, blocklist, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
   await app.ready();
   const conformance = new OpenApiConformance(app.swagger() as OpenApiDocument);
   let remoteAddress = '127.0.0.1';
@@ -167,6 +169,7 @@ async function buildTestGateway(env: Readonly<Record<string, string>>): Promise<
     app,
     images,
     objects,
+    blocklist,
     ingest,
     purges,
     time,
