@@ -13,6 +13,7 @@ import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { uploadsInProgressPlugin } from './plugins/uploads-in-progress.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { corsPlugin } from './plugins/cors.js';
+import { methodNotAllowedPlugin } from './plugins/method-not-allowed.js';
 import { AJV_OPTIONS, buildRequestValidator } from './plugins/validation.js';
 import { frontDoorRoutes } from './routes/front-door.route.js';
 import { errorHandlerPlugin, sendError } from './plugins/error-handler.js';
@@ -111,7 +112,8 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   await app.register(multipart, { throwFileSizeLimit: true });
   // Before every hook that can refuse, so refusals carry the CORS headers too.
   await app.register(corsPlugin, { writeOrigins: config.corsWriteOrigins, publicBaseUrl: config.publicBaseUrl });
-  // Before every route, to see them all (CORS's own OPTIONS route stays out of the document).
+  // Both before every route, to see them all (CORS's own OPTIONS route stays out of the document).
+  await app.register(methodNotAllowedPlugin);
   await app.register(openApiPlugin);
 
   await app.register(rateLimitPlugin, {

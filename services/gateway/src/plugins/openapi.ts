@@ -23,6 +23,7 @@ export const openApiPlugin = fp(
             'Browsers: GET and HEAD are readable by pages of any origin (CORS, no credentials); POST, PATCH and DELETE by pages of the origins in CORS_ORIGINS (any by default), others get 403 ORIGIN_NOT_ALLOWED.',
             'OPTIONS preflights are answered with 204 by every path without touching a backend. GET / with an Accept that prefers text/html is an upload page.',
             'Requests are checked against the schemas below: a path parameter that does not match names nothing (404), another mismatch is 400 with the code the operation lists.',
+            'A method a path does not list is 405 METHOD_NOT_ALLOWED, with Allow naming the methods it does (and OPTIONS).',
           ].join(' '),
         },
       },
