@@ -5,17 +5,27 @@ import { AppError } from '@imagehost/errors';
 /** The order methods are listed in `Allow`. */
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
-/** A route's path as the router matches it: `:name` is one non-empty segment. */
-function pathPattern(url: string): RegExp {
+interface ServedPath {
+  readonly url: string;
+  /** The path as the router matches it: `:name` is one non-empty segment. */
+  readonly pattern: RegExp;
+  readonly parameters: number;
+  readonly methods: ReadonlySet<string>;
+}
+
+function servedPath(url: string, methods: ReadonlySet<string>): ServedPath {
   const escaped = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+');
-  return new RegExp(`^${escaped}$`);
+  return { url, pattern: new RegExp(`^${escaped}$`), parameters: (url.match(/:/g) ?? []).length, methods };
 }
 
 /**
- * A method no route of a path serves is `405 Method Not Allowed`, with `Allow` naming the
- * methods that are served there (RFC 9110 §15.5.6), instead of a 404 that says the resource
- * does not exist. A path no route serves stays 404. OPTIONS is always listed: CORS answers it
- * on every path. Register after CORS (refusals carry its headers) and before every route.
+ * A method a path does not serve is `405 Method Not Allowed`, with `Allow` naming the methods
+ * it does (RFC 9110 §15.5.6), instead of a 404 that says the resource does not exist. A path
+ * no route serves stays 404. Paths are read as OpenAPI reads the document: a path with fewer
+ * parameters wins, so `/openapi.json` serves GET only, though the router would hand a PATCH
+ * of it to `/:imageKey` (and `HEAD /` to `HEAD /:imageKey`, with an empty key). OPTIONS is
+ * always listed: CORS answers it on every path. Register after CORS (refusals carry its
+ * headers) and before every route.
  */
 export const methodNotAllowedPlugin = fp(
   async (app: FastifyInstance) => {
@@ -26,23 +36,29 @@ export const methodNotAllowedPlugin = fp(
       for (const method of [route.method].flat()) methods.add(method);
       methodsByUrl.set(route.url, methods);
     });
-    let served: { readonly pattern: RegExp; readonly methods: ReadonlySet<string> }[] = [];
-    const patternOf = new Map<string, RegExp>();
+    let served: ServedPath[] = [];
+    const byUrl = new Map<string, ServedPath>();
     app.addHook('onReady', async () => {
-      for (const url of methodsByUrl.keys()) patternOf.set(url, pathPattern(url));
-      served = [...methodsByUrl].map(([url, methods]) => ({ pattern: pathPattern(url), methods }));
+      served = [...methodsByUrl].map(([url, methods]) => servedPath(url, methods)).sort((a, b) => a.parameters - b.parameters);
+      for (const path of served) byUrl.set(path.url, path);
     });
+
+    /** The paths `path` belongs to: those that match it with the fewest parameters. */
+    const pathsOf = (path: string): ServedPath[] => {
+      const first = served.find(({ pattern }) => pattern.test(path));
+      return first === undefined ? [] : served.filter((candidate) => candidate.parameters === first.parameters && candidate.pattern.test(path));
+    };
 
     // In onRequest, before the body is parsed: the method decides, whatever the body holds.
     app.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0] ?? '';
-      // The router also gives a parameter the empty string (`HEAD /` reaches `HEAD /:imageKey`):
-      // such a request reached no route as the document reads the paths. (Wildcards: CORS's.)
       const route = request.is404 ? undefined : request.routeOptions.url;
-      if (route !== undefined && (patternOf.get(route)?.test(path) ?? true)) return;
-      const allowed = new Set(served.filter(({ pattern }) => pattern.test(path)).flatMap(({ methods }) => [...methods]));
-      if (allowed.size === 0) return;
-      allowed.add('OPTIONS');
+      // Wildcard routes are CORS's preflights.
+      if (route !== undefined && !byUrl.has(route)) return;
+      const paths = pathsOf(path);
+      if (route !== undefined && paths.some((candidate) => candidate.url === route)) return;
+      if (paths.length === 0) return;
+      const allowed = new Set(paths.flatMap(({ methods }) => [...methods]).concat('OPTIONS'));
       const allow = METHOD_ORDER.filter((method) => allowed.has(method)).join(', ');
       void reply.header('allow', allow);
       throw new AppError('METHOD_NOT_ALLOWED', `${request.method.slice(0, 20)} is not served here; this path serves ${allow}`);
