@@ -66,9 +66,10 @@ interface DeleteRequest {
  */
 export async function deleteRoutes(app: FastifyInstance, deps: DeleteDeps): Promise<void> {
   // JSON only: any other body is 415. An empty JSON body says nothing, as an absent one does:
-  // the key is the header's, or missing (401). fastify's own parser (and its
-  // prototype-poisoning guard) reads the rest; the schema checks its shape.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // the key is the header's, or missing (401). fastify's own parser reads the rest; the schema
+  // checks its shape. A `__proto__` or `constructor.prototype` member is dropped, like any
+  // member other than delete_key is ignored: refusing it would refuse a body the schema allows.
+  const parseJson = app.getDefaultJsonParser('remove', 'remove');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
