@@ -37,10 +37,18 @@ export const methodNotAllowedPlugin = fp(
       methodsByUrl.set(route.url, methods);
     });
     let served: ServedPath[] = [];
-    const byUrl = new Map<string, ServedPath>();
+    /** Per route: its path, and the paths with fewer parameters that would take a request from it. */
+    const routes = new Map<string, { readonly path: ServedPath; readonly staticWinners: ReadonlySet<string>; readonly winners: readonly RegExp[] }>();
     app.addHook('onReady', async () => {
       served = [...methodsByUrl].map(([url, methods]) => servedPath(url, methods)).sort((a, b) => a.parameters - b.parameters);
-      for (const path of served) byUrl.set(path.url, path);
+      for (const path of served) {
+        const fewer = served.filter((other) => other.parameters < path.parameters);
+        routes.set(path.url, {
+          path,
+          staticWinners: new Set(fewer.filter((other) => other.parameters === 0).map((other) => other.url)),
+          winners: fewer.filter((other) => other.parameters > 0).map((other) => other.pattern),
+        });
+      }
     });
 
     /** The paths `path` belongs to: those that match it with the fewest parameters. */
@@ -50,13 +58,16 @@ export const methodNotAllowedPlugin = fp(
     };
 
     // In onRequest, before the body is parsed: the method decides, whatever the body holds.
+    // A request that reached its own route pays a map lookup, a set lookup and one pattern.
     app.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0] ?? '';
-      const route = request.is404 ? undefined : request.routeOptions.url;
-      // Wildcard routes are CORS's preflights.
-      if (route !== undefined && !byUrl.has(route)) return;
+      if (!request.is404) {
+        const route = routes.get(request.routeOptions.url ?? '');
+        // No entry: a wildcard route, CORS's preflights.
+        if (route === undefined) return;
+        if (route.path.pattern.test(path) && !route.staticWinners.has(path) && !route.winners.some((pattern) => pattern.test(path))) return;
+      }
       const paths = pathsOf(path);
-      if (route !== undefined && paths.some((candidate) => candidate.url === route)) return;
       if (paths.length === 0) return;
       const allowed = new Set(paths.flatMap(({ methods }) => [...methods]).concat('OPTIONS'));
       const allow = METHOD_ORDER.filter((method) => allowed.has(method)).join(', ');
