@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   ADMIN_TOKEN_INVALID: { status: 403, retryable: false },
   NOT_FOUND: { status: 404, retryable: false },
   IMAGE_NOT_FOUND: { status: 404, retryable: false },
+  METHOD_NOT_ALLOWED: { status: 405, retryable: false },
   UPLOAD_TIMEOUT: { status: 408, retryable: true },
   CONFLICT: { status: 409, retryable: false },
   IDEMPOTENCY_KEY_IN_USE: { status: 409, retryable: true },

@@ -13,7 +13,8 @@ export const CAPABILITY_KEY_BYTES = 32;
 /** base64url length of CAPABILITY_KEY_BYTES. */
 export const CAPABILITY_KEY_LENGTH = 43;
 
-const IMAGE_KEY_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${IMAGE_KEY_LENGTH}}$`);
+/** What `isImageKey` accepts, for schemas that describe an image key (its `source` is a JSON Schema pattern). */
+export const IMAGE_KEY_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${IMAGE_KEY_LENGTH}}$`);
 const CAPABILITY_KEY_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${CAPABILITY_KEY_LENGTH}}$`);
 const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
 const VERSION_ID_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${VERSION_ID_LENGTH}}$`);

@@ -13,6 +13,8 @@ import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { uploadsInProgressPlugin } from './plugins/uploads-in-progress.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { corsPlugin } from './plugins/cors.js';
+import { methodNotAllowedPlugin } from './plugins/method-not-allowed.js';
+import { AJV_OPTIONS, buildRequestValidator } from './plugins/validation.js';
 import { frontDoorRoutes } from './routes/front-door.route.js';
 import { errorHandlerPlugin, sendError } from './plugins/error-handler.js';
 import { deleteRoutes, type PurgeQueue } from './routes/delete.route.js';
@@ -87,6 +89,10 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     },
     // Small JSON bodies only (DELETE); uploads go through multipart, which has its own limits.
     bodyLimit: 16 * 1024,
+    // Route schemas validate params, headers and JSON bodies; a failure is refused with the
+    // contract's code (plugins/validation.ts).
+    schemaController: { compilersFactory: { buildValidator: buildRequestValidator() } },
+    ajv: AJV_OPTIONS,
     exposeHeadRoutes: false,
     // Slow clients are cut off with a 408 (headers within 15 s, a whole upload within 2
     // minutes by default; a silent upload body sooner, in readImageUpload).
@@ -106,12 +112,11 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     linger: { maxBytes: 2 * config.maxUploadBytes, maxMs: LINGER_MAX_MS, idleMs: config.timeouts.uploadIdleMs, bytesPer100Ms: LINGER_BYTES_PER_100_MS },
   });
   await app.register(multipart, { throwFileSizeLimit: true });
-  // Handlers check their own input and refuse it with the contract's codes (any malformed key
-  // is a 404, a bad DELETE body a MALFORMED_BODY): route schemas describe input, never validate it.
-  app.setValidatorCompiler(() => () => true);
-  await app.register(openApiPlugin);
   // Before every hook that can refuse, so refusals carry the CORS headers too.
   await app.register(corsPlugin, { writeOrigins: config.corsWriteOrigins, publicBaseUrl: config.publicBaseUrl });
+  // Both before every route, to see them all (CORS's own OPTIONS route stays out of the document).
+  await app.register(methodNotAllowedPlugin);
+  await app.register(openApiPlugin);
 
   await app.register(rateLimitPlugin, {
     uploadsPerMinute: config.rateLimits.uploadsPerMinute,

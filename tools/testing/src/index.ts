@@ -12,3 +12,4 @@ export { TEST_RUN_VARIABLE, killLeftoverProcesses, testRunMarker } from './lefto
 export { FaultProxy, type FaultMode, type FaultProxyStats, type FaultTarget } from './fault-proxy.js';
 export { PHOTO_SECRETS, jpegSegment, phoneExif, phonePhotoJpeg, phonePhotoPng, pngChunkTypes, withJpegSegments } from './photo-metadata.js';
 export { chromiumExecutable, launchChromium } from './browser.js';
+export { SCHEMATHESIS_VERSION, schemathesisCommand } from './schemathesis.js';

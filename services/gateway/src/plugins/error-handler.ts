@@ -3,9 +3,12 @@ import { PassThrough } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorBody, type ErrorCode } from '@imagehost/errors';
+import { refusalOfInvalidInput } from './validation.js';
 
-/** fastify's own 4xx errors (body parsing, content type…), mapped onto the contract's codes. */
+/** fastify's own 4xx errors (schema validation, body parsing, content type…), mapped onto the contract's codes. */
 function fromFastifyError(error: FastifyError): AppError | undefined {
+  const invalidInput = refusalOfInvalidInput(error);
+  if (invalidInput !== undefined) return invalidInput;
   const status = error.statusCode;
   if (status === undefined || status < 400 || status >= 500) return undefined;
   const codeByStatus: Partial<Record<number, ErrorCode>> = {

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ERROR_CODES } from '@imagehost/errors';
+import { IMAGE_KEY_PATTERN } from '@imagehost/keys';
+import { IDEMPOTENCY_KEY_PATTERN } from '../uploads/idempotency-key.js';
 import { OpenApiConformance, type OpenApiDocument } from '../testing/openapi-conformance.js';
 import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
@@ -87,6 +89,21 @@ describe('statuses that come from the server, hooks and limits, not from a handl
       expect([route, conformance.problemsOf(method, path.replace('{imageKey}', 'AAAAAAAAAAAAAAAA'), seen)]).toEqual([route, []]);
     }
   });
+});
+
+it('states what the handlers enforce, so that a request the document allows is not refused for its form', () => {
+  type Parameter = { in: string; name: string; schema: { pattern?: string } };
+  type WithRequest = { parameters?: Parameter[]; requestBody?: { content: Record<string, { schema: { properties?: Record<string, { minLength?: number }> } }> } };
+  const operation = (path: string, method: string) => document.paths?.[path]?.[method] as WithRequest | undefined;
+  for (const method of ['get', 'head', 'patch', 'delete']) {
+    const imageKey = operation('/{imageKey}', method)?.parameters?.find((parameter) => parameter.in === 'path');
+    expect([method, imageKey?.schema.pattern]).toEqual([method, IMAGE_KEY_PATTERN.source]);
+  }
+  const idempotencyKey = operation('/', 'post')?.parameters?.find((parameter) => parameter.name === 'Idempotency-Key');
+  expect(idempotencyKey?.schema.pattern).toBe(IDEMPOTENCY_KEY_PATTERN);
+  for (const [path, method] of [['/', 'post'], ['/{imageKey}', 'patch']] as const) {
+    expect(operation(path, method)?.requestBody?.content['multipart/form-data']?.schema.properties?.image?.minLength).toBe(1);
+  }
 });
 
 it('leaves the DELETE body optional: the key may come as the X-Delete-Key header instead', () => {

@@ -1,6 +1,6 @@
 import { AppError } from '@imagehost/errors';
 import type { ImageRecord, ImageRepository } from '@imagehost/db';
-import { hashCapabilityKey, isCapabilityKey, isImageKey } from '@imagehost/keys';
+import { hashCapabilityKey, isCapabilityKey } from '@imagehost/keys';
 
 export function imageNotFound(): AppError {
   return new AppError('IMAGE_NOT_FOUND', 'no image has this key');
@@ -12,11 +12,11 @@ export function imageTakenDown(): AppError {
 
 /**
  * The image as readers see it: 404 when unknown or deleted, 451 when taken down (for every
- * method, keys or not: the uploader cannot put it back). Malformed and absurdly long keys are
- * simply unknown: no database round trip.
+ * method, keys or not: the uploader cannot put it back). The route's params schema
+ * (`IMAGE_KEY_PARAMS`) has already answered 404 for a malformed or absurdly long key, with no
+ * database round trip.
  */
 export async function findLiveImage(images: Pick<ImageRepository, 'findLive'>, imageKey: string): Promise<ImageRecord> {
-  if (!isImageKey(imageKey)) throw imageNotFound();
   const record = await images.findLive(imageKey);
   if (record === undefined) throw imageNotFound();
   if (record.takedown != null) throw imageTakenDown();
@@ -24,14 +24,12 @@ export async function findLiveImage(images: Pick<ImageRepository, 'findLive'>, i
 }
 
 /**
- * A capability key as the client sent it, from a header or a body field. Absent: 401.
- * Present but not a string (an operator object, a number, a list): 400.
+ * A capability key as the client sent it, from a header or a body field (the header wins).
+ * Absent or empty in both: 401. That each is a string is the route schema's to check.
  */
-export function presentedKey(header: string | string[] | undefined, field: unknown, name: string): string {
-  if (Array.isArray(header)) throw new AppError('MALFORMED_BODY', `send ${name} once`);
+export function presentedKey(header: string | undefined, field: string | undefined, name: string): string {
   const key = header ?? field;
   if (key === undefined || key === '') throw new AppError('KEY_MISSING', `the ${name} is required`);
-  if (typeof key !== 'string') throw new AppError('MALFORMED_BODY', `${name} must be a string`);
   return key;
 }
 

@@ -58,6 +58,32 @@ describe('200: deleted for good', () => {
     expectError(await deleteWithHeader(keys.image_key, keys.delete_key), 404, 'IMAGE_NOT_FOUND');
   });
 
+  it.each([
+    ['no body', undefined],
+    ['an empty JSON body', ''],
+    ['a JSON object without delete_key', '{}'],
+    // Members other than delete_key are ignored, prototype-poisoning ones dropped.
+    ['other members', '{"note": 1, "__proto__": {"delete_key": "x"}, "constructor": {"prototype": {}}}'],
+  ] as const)('with the key in the header and %s', async (_what, body) => {
+    const keys = await store(await fixtures.rgbPng());
+    const headers = { 'x-delete-key': keys.delete_key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+    const deleted = await gateway.request({ method: 'DELETE', url: `/${keys.image_key}`, headers, ...(body === undefined ? {} : { payload: body }) });
+    expect(deleted.statusCode).toBe(200);
+    expect(deleted.json()).toEqual({ image_key: keys.image_key });
+    expectError(await gateway.request({ method: 'GET', url: `/${keys.image_key}` }), 404, 'IMAGE_NOT_FOUND');
+  });
+
+  it('the header wins over the body', async () => {
+    const keys = await store(await fixtures.rgbPng());
+    const deleted = await gateway.request({
+      method: 'DELETE',
+      url: `/${keys.image_key}`,
+      headers: { 'x-delete-key': keys.delete_key, 'content-type': 'application/json' },
+      payload: JSON.stringify({ delete_key: keys.update_key }),
+    });
+    expect(deleted.statusCode).toBe(200);
+  });
+
   it('stands when the purge cannot be queued (the sweep finds the tombstone later)', async () => {
     const keys = await store(await fixtures.rgbPng());
     gateway.purges.down = true;
@@ -95,6 +121,7 @@ describe('refusals change nothing', () => {
 
   it('401: no key, neither in the body nor as header', async () => {
     expectError(await deleteWithBody(keys.image_key, '{}'), 401, 'KEY_MISSING');
+    expectError(await deleteWithBody(keys.image_key, ''), 401, 'KEY_MISSING');
     expectError(await deleteWithBody(keys.image_key, '{"delete_key": ""}'), 401, 'KEY_MISSING');
     expectError(await gateway.request({ method: 'DELETE', url: `/${keys.image_key}` }), 401, 'KEY_MISSING');
   });
@@ -106,23 +133,34 @@ describe('refusals change nothing', () => {
   });
 
   it('400: a malformed body', async () => {
-    const malformed = ['{not json', '[]', '"just a string"', '{"delete_key": 123}', '{"delete_key": {"$ne": ""}}', '{"delete_key": ["a"]}', 'null'];
+    // Not JSON, JSON that is not an object, a delete_key that is not a string (no coercion: 123
+    // is not the key "123"); even with the right key in the header.
+    const malformed = ['{not json', '[]', '"just a string"', '{"delete_key": 123}', '{"delete_key": {"$ne": ""}}', '{"delete_key": ["a"]}', 'null', ' '];
     for (const body of malformed) {
-      const refused = await deleteWithBody(keys.image_key, body);
-      expect([body, refused.statusCode]).toEqual([body, 400]);
-      expectError(refused, 400, 'MALFORMED_BODY');
+      for (const headers of [{}, { 'x-delete-key': keys.delete_key }] as Record<string, string>[]) {
+        const refused = await gateway.request({ method: 'DELETE', url: `/${keys.image_key}`, payload: body, headers: { 'content-type': 'application/json', ...headers } });
+        expect([body, refused.statusCode]).toEqual([body, 400]);
+        expectError(refused, 400, 'MALFORMED_BODY');
+      }
     }
-    expectError(await deleteWithBody(keys.image_key, 'delete_key=x', 'text/plain'), 400, 'MALFORMED_BODY');
   });
 
   it('413 and 415: a body far larger than a key, or not JSON', async () => {
     expectError(await deleteWithBody(keys.image_key, JSON.stringify({ delete_key: 'x'.repeat(20_000) })), 413, 'IMAGE_TOO_LARGE');
     expectError(await deleteWithBody(keys.image_key, '<delete_key/>', 'application/xml'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(await deleteWithBody(keys.image_key, 'delete_key=x', 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(await deleteWithBody(keys.image_key, 'delete_key=x', 'application/x-www-form-urlencoded'), 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('404: an unknown, malformed or absurdly long image key', async () => {
     for (const imageKey of ['AAAAAAAAAAAAAAAA', 'not-a-key', 'x'.repeat(10_000), '%00']) {
       expectError(await deleteWithHeader(imageKey, keys.delete_key), 404, 'IMAGE_NOT_FOUND');
+    }
+  });
+
+  it('404 before 400: a key that names nothing is not found, whatever the body', async () => {
+    for (const body of ['[]', '{"delete_key": 123}', 'null']) {
+      expectError(await deleteWithBody('not-a-key', body), 404, 'IMAGE_NOT_FOUND');
     }
   });
 

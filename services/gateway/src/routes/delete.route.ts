@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError, errorMessage } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
-import { hashCapabilityKey, isCapabilityKey, isImageKey } from '@imagehost/keys';
-import { findLiveImage, imageNotFound, presentedKey } from './capability.js';
+import { hashCapabilityKey, isCapabilityKey } from '@imagehost/keys';
+import { findLiveImage, presentedKey } from './capability.js';
 import { ANY_ROUTE_RESPONSES, IMAGE_KEY_PARAMS, KEY_RESPONSES, errorResponse } from './schemas.js';
 
 /** Purges of deleted images, carried out later by the reaper (the `reap` queue in production). */
@@ -24,10 +24,15 @@ const deleteSchema = {
   summary: 'Delete an image for good',
   params: IMAGE_KEY_PARAMS,
   headers: { type: 'object', properties: { 'X-Delete-Key': { type: 'string', description: 'or the JSON body' } } },
+  // Optional in the document (plugins/openapi.ts): with the header, the body may be absent or empty.
   body: {
     content: {
       'application/json': {
-        schema: { type: 'object', required: [DELETE_KEY_FIELD], properties: { [DELETE_KEY_FIELD]: { type: 'string' } } },
+        schema: {
+          type: 'object',
+          description: 'The delete key. With X-Delete-Key the body may be absent, or empty even with Content-Type: application/json; when both are sent, the header counts',
+          properties: { [DELETE_KEY_FIELD]: { type: 'string', description: 'required unless X-Delete-Key is sent (else 401)' } },
+        },
       },
     },
   },
@@ -41,17 +46,17 @@ const deleteSchema = {
     },
     ...ANY_ROUTE_RESPONSES,
     ...KEY_RESPONSES,
-    400: errorResponse('Malformed body: not JSON, not an object, or a delete_key that is not a string'),
+    400: errorResponse('Malformed body (MALFORMED_BODY): not JSON, not an object, or a delete_key that is not a string'),
     413: errorResponse('A body larger than a JSON key needs'),
-    415: errorResponse('A body that is not JSON'),
+    415: errorResponse('A body that is not JSON (a Content-Type other than application/json)'),
     503: errorResponse('A backend is unavailable; nothing changed'),
   },
 };
 
-function deleteKeyField(body: unknown): unknown {
-  if (body === undefined) return undefined;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new AppError('MALFORMED_BODY', 'the body must be a JSON object like {"delete_key": "…"}');
-  return (body as Record<string, unknown>)[DELETE_KEY_FIELD];
+interface DeleteRequest {
+  Params: { imageKey: string };
+  Headers: { 'x-delete-key'?: string };
+  Body: { [DELETE_KEY_FIELD]?: string } | undefined;
 }
 
 /**
@@ -60,11 +65,20 @@ function deleteKeyField(body: unknown): unknown {
  * comes as `{"delete_key": …}` or the `X-Delete-Key` header.
  */
 export async function deleteRoutes(app: FastifyInstance, deps: DeleteDeps): Promise<void> {
-  app.delete<{ Params: { imageKey: string } }>('/:imageKey', { schema: deleteSchema }, async (request, reply) => {
+  // JSON only: any other body is 415. An empty JSON body says nothing, as an absent one does:
+  // the key is the header's, or missing (401). fastify's own parser reads the rest; the schema
+  // checks its shape. A `__proto__` or `constructor.prototype` member is dropped, like any
+  // member other than delete_key is ignored: refusing it would refuse a body the schema allows.
+  const parseJson = app.getDefaultJsonParser('remove', 'remove');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '') done(null, {});
+    else void parseJson(request, text, done);
+  });
+  app.delete<DeleteRequest>('/:imageKey', { schema: deleteSchema }, async (request, reply) => {
     const { imageKey } = request.params;
-    const field = deleteKeyField(request.body);
-    if (!isImageKey(imageKey)) throw imageNotFound();
-    const key = presentedKey(request.headers['x-delete-key'], field, DELETE_KEY_FIELD);
+    const key = presentedKey(request.headers['x-delete-key'], request.body?.[DELETE_KEY_FIELD], DELETE_KEY_FIELD);
     const deleted = isCapabilityKey(key) && (await deps.images.markDeleted(imageKey, hashCapabilityKey(key), new Date(deps.clock())));
     if (!deleted) {
       // Why not: unknown or deleted (404), taken down (451), or the wrong key (403).

@@ -2,9 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ImageRepository } from '@imagehost/db';
 import type { ByteBudget } from '../uploads/byte-budget.js';
 import { readImageUpload } from '../uploads/read-image-upload.js';
-import { imageNotFound, imageUnlockedBy, presentedKey } from './capability.js';
+import { imageUnlockedBy, presentedKey } from './capability.js';
 import { sendUploadAnswer, submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
-import { isImageKey } from '@imagehost/keys';
 import {
   IMAGE_KEY_PARAMS,
   IMAGE_PART,
@@ -55,9 +54,8 @@ const replaceSchema = {
  * compare-and-set on the key hash, so of concurrent PATCHes exactly one wins.
  */
 export async function replaceRoutes(app: FastifyInstance, deps: ReplaceDeps): Promise<void> {
-  app.patch<{ Params: { imageKey: string } }>('/:imageKey', { schema: replaceSchema }, async (request, reply) => {
+  app.patch<{ Params: { imageKey: string }; Headers: { 'x-update-key'?: string } }>('/:imageKey', { schema: replaceSchema }, async (request, reply) => {
     const { imageKey } = request.params;
-    if (!isImageKey(imageKey)) throw imageNotFound();
     const header = request.headers['x-update-key'];
     if (header !== undefined) {
       await imageUnlockedBy(deps.images, imageKey, presentedKey(header, undefined, UPDATE_KEY_FIELD), (r) => r.updateKeyHash);

@@ -1,9 +1,11 @@
 import { ERROR_CODES } from '@imagehost/errors';
-import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_MIN_LENGTH } from '../uploads/idempotency-key.js';
+import { IMAGE_KEY_PATTERN } from '@imagehost/keys';
+import { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE } from '../uploads/idempotency-key.js';
 
-// The pieces of route schemas that several routes share. Fastify serializes JSON responses
-// with them and @fastify/swagger builds the OpenAPI document from them, so the document is
-// what the routes send. Shared schemas are registered once by `$id` (`Error#`…) and appear in
+// The pieces of route schemas that several routes share. Fastify validates requests and
+// serializes JSON responses with them, and @fastify/swagger builds the OpenAPI document from
+// them, so the document is what the routes take and send (how a failure of a request schema
+// is answered: plugins/validation.ts). Shared schemas are registered once by `$id` (`Error#`…) and appear in
 // the document as `#/components/schemas/<id>`.
 
 /** A shared response body: every property required, no other allowed. */
@@ -127,13 +129,17 @@ export const KEY_RESPONSES = {
 
 /**
  * The image key in the path (the contract's `image_key`; the route and its metrics say
- * `imageKey`). Any string is taken; one that is not a key is a 404.
+ * `imageKey`). One that does not match is an unknown image: 404, before any backend is asked.
  */
 export const IMAGE_KEY_PARAMS = {
   type: 'object',
   required: ['imageKey'],
   properties: {
-    imageKey: { type: 'string', description: 'the image_key returned at upload: 16 characters of A-Z, a-z, 0-9, _ and -' },
+    imageKey: {
+      type: 'string',
+      pattern: IMAGE_KEY_PATTERN.source,
+      description: 'the image_key returned at upload: 16 characters of A-Z, a-z, 0-9, _ and -; any other path segment is an unknown image (404)',
+    },
   },
 } as const;
 
@@ -149,10 +155,8 @@ export const IDEMPOTENCY_HEADERS = {
   properties: {
     'Idempotency-Key': {
       type: 'string',
-      minLength: IDEMPOTENCY_KEY_MIN_LENGTH,
-      maxLength: IDEMPOTENCY_KEY_MAX_LENGTH + 2, // quoted
-      description:
-        'a random key (a UUID), quoted or bare: a retry with the same key and the same file within IDEMPOTENCY_TTL_MS gets the first answer again, and creates nothing',
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      description: `${IDEMPOTENCY_KEY_RULE}; anything else is 400 INVALID_IDEMPOTENCY_KEY. A retry with the same key and the same file within IDEMPOTENCY_TTL_MS gets the first answer again, and creates nothing`,
     },
   },
 } as const;
@@ -172,5 +176,8 @@ export function multipartRequestBody(properties: Record<string, unknown>, descri
 export const IMAGE_PART = {
   type: 'string',
   format: 'binary',
-  description: 'a JPEG or PNG; the filename extension, when given, is jpg, jpeg or png (any case)',
+  // The handler refuses an empty file (EMPTY_FILE). That the bytes must be a JPEG or PNG is
+  // in words only: no schema keyword checks a file's contents.
+  minLength: 1,
+  description: 'a JPEG or PNG, not empty; the filename extension, when given, is jpg, jpeg or png (any case)',
 } as const;

@@ -284,6 +284,30 @@ describe('refusals, which leave nothing behind', () => {
       expect(gateway.objects.objects.size).toBe(0);
     });
 
+    it('the bounds the document states: 16 to 255 characters of the key, quoted or bare', async () => {
+      const form = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
+      const document = (await gateway.request({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, { post?: { parameters?: { in: string; name: string; schema: { pattern?: string } }[] } }> }>();
+      const documented = document.paths['/']?.post?.parameters?.find((parameter) => parameter.in === 'header' && parameter.name === 'Idempotency-Key');
+      const pattern = new RegExp(documented?.schema.pattern ?? 'not documented', 'u');
+      const cases: [string, boolean][] = [
+        ['k'.repeat(15), false],
+        ['k'.repeat(16), true],
+        ['k'.repeat(255), true],
+        ['k'.repeat(256), false],
+        [`"${'k'.repeat(15)}"`, false],
+        [`"${'k'.repeat(16)}"`, true],
+        [`"${'\\"'.repeat(255)}"`, true],
+        [`"${'k'.repeat(256)}"`, false],
+      ];
+      for (const [key, accepted] of cases) {
+        // Accepted keys go on to the store of answers, absent in-process: 503.
+        const answer = await gateway.sendForm('POST', '/', form, { 'idempotency-key': key });
+        expect([key.length, pattern.test(key), answer.statusCode]).toEqual([key.length, accepted, accepted ? 503 : 400]);
+        expectError(answer, accepted ? 503 : 400, accepted ? 'BACKEND_UNAVAILABLE' : 'INVALID_IDEMPOTENCY_KEY');
+      }
+      expect(gateway.objects.objects.size).toBe(0);
+    });
+
     it('without the store that keeps the answers (Redis), a POST with a key is 503 and stores nothing', async () => {
       const form = multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]);
       const refused = await gateway.sendForm('POST', '/', form, { 'idempotency-key': '"8e03978e-40d5-43e8-bc93-6894a57f9324"' });

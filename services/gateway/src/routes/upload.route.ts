@@ -43,7 +43,7 @@ function availableStore(store: UploadDeps['idempotentUploads']): NonNullable<Upl
 
 /** `POST /`: store a new image; with an Idempotency-Key, a retry gets the first answer again. */
 export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
-  app.post('/', { schema: uploadSchema }, async (request, reply) => {
+  app.post<{ Headers: { [IDEMPOTENCY_KEY_HEADER]?: string } }>('/', { schema: uploadSchema }, async (request, reply) => {
     const idempotencyKey = parseIdempotencyKey(request.headers[IDEMPOTENCY_KEY_HEADER]);
     deps.ingest.assertAvailable();
     const idempotent = idempotencyKey === undefined ? undefined : { key: idempotencyKey, store: availableStore(deps.idempotentUploads) };

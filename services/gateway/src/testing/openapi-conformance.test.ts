@@ -15,6 +15,7 @@ const document: OpenApiDocument = {
           '304': {},
         },
       },
+      head: { responses: { '200': {} } },
     },
     '/things/special': { get: { responses: { '204': {} } } },
   },
@@ -38,6 +39,12 @@ describe('OpenApiConformance', () => {
 
   it('prefers a static path over a template, as the router does', () => {
     expect(checker.problemsOf('GET', '/things/special', { statusCode: 204, headers: {}, rawPayload: Buffer.alloc(0) })).toEqual([]);
+  });
+
+  it('reads a static path as its own, also for a method only the template lists (a 405 there)', () => {
+    expect(checker.operationOf('GET', '/things/special')?.template).toBe('/things/special');
+    expect(checker.operationOf('GET', '/things/42')?.template).toBe('/things/{id}');
+    expect(checker.operationOf('HEAD', '/things/special')).toBeUndefined();
   });
 
   it('finds an undocumented status, a body that breaks its schema, a wrong media type, a wrong fixed header, a stray body', () => {

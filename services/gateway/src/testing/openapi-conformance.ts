@@ -32,7 +32,7 @@ export class OpenApiConformance {
   private readonly ajv = new Ajv2020({ strict: false, allErrors: true, logger: false });
   private readonly validators = new Map<string, ValidateFunction>();
   /** Path templates, static ones first, as the router prefers them. */
-  private readonly templates: { readonly template: string; readonly pattern: RegExp }[];
+  private readonly templates: { readonly template: string; readonly params: number; readonly pattern: RegExp }[];
 
   constructor(private readonly document: OpenApiDocument) {
     addFormats.default(this.ajv);
@@ -47,11 +47,16 @@ export class OpenApiConformance {
       .sort((a, b) => a.params - b.params);
   }
 
-  /** The documented operation a request reaches, or undefined when no route serves it (the 404 of the router). */
+  /**
+   * The documented operation a request reaches, or undefined when its path lists no such
+   * method (405) or no path matches (404). As OpenAPI reads paths, those with the fewest
+   * parameters win: `PATCH /openapi.json` is not `PATCH /{imageKey}`.
+   */
   operationOf(method: string, url: string): { template: string; operation: Operation } | undefined {
     const path = url.split('?')[0] ?? '';
-    for (const { template, pattern } of this.templates) {
-      if (!pattern.test(path)) continue;
+    const fewest = this.templates.find(({ pattern }) => pattern.test(path))?.params;
+    for (const { template, pattern, params } of this.templates) {
+      if (params !== fewest || !pattern.test(path)) continue;
       const operation = this.document.paths?.[template]?.[method.toLowerCase()];
       if (operation !== undefined) return { template, operation };
     }
