@@ -22,6 +22,13 @@ export interface ImageRecord {
   updatedAt: Date;
   /** Set when the image is deleted; reads treat it as gone from that moment. */
   deletedAt: Date | null;
+  /**
+   * When the image expires: from then on it is gone for the public, before the reaper purges
+   * it. `null` (or absent, in records older than expiry) for never.
+   */
+  expiresAt?: Date | null;
+  /** Set while the image is hidden for review after abuse reports: gone for the public until an operator decides. */
+  hiddenAt?: Date | null;
 }
 
 const imageSchema = new Schema<ImageRecord>(
@@ -39,15 +46,29 @@ const imageSchema = new Schema<ImageRecord>(
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
     deletedAt: { type: Date, default: null },
+    expiresAt: { type: Date, default: null },
+    hiddenAt: { type: Date, default: null },
   },
   // No `__v`, no automatic timestamps: every write states exactly what it changes.
   { collection: 'images', versionKey: false, timestamps: false, strict: 'throw' },
 );
 // Plain indexes only: what MongoDB and the local mongo-java-server both support.
 imageSchema.index({ deletedAt: 1 });
+// The expiry sweep's scan: the images whose expiry has passed, oldest first.
+imageSchema.index({ expiresAt: 1 });
 
 export type ImageModel = Model<ImageRecord>;
 
 export function imageModel(connection: Connection): ImageModel {
   return connection.model<ImageRecord>('Image', imageSchema);
+}
+
+/** Whether the image has expired at `nowMs` (ms since the epoch): from that moment it is gone for the public. */
+export function isExpired(record: Pick<ImageRecord, 'expiresAt'>, nowMs: number): boolean {
+  return record.expiresAt !== undefined && record.expiresAt !== null && record.expiresAt.getTime() <= nowMs;
+}
+
+/** Whether the image is hidden for review after abuse reports. */
+export function isHidden(record: Pick<ImageRecord, 'hiddenAt'>): boolean {
+  return record.hiddenAt !== undefined && record.hiddenAt !== null;
 }

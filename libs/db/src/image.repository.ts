@@ -50,6 +50,14 @@ export function connectDatabase(settings: DatabaseSettings): Connection {
   });
 }
 
+/**
+ * Matches images the public may still act on at `at`: not expired (no expiry, or a later one)
+ * and not hidden. `null` also matches a field a record older than these states lacks.
+ */
+function publicAt(at: Date): Record<string, unknown> {
+  return { hiddenAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: at } }] };
+}
+
 /** Keys in one `_id: {$in}` query. */
 const KEYS_PER_FIND = 1000;
 
@@ -142,17 +150,19 @@ export class ImageRepository {
 
   /**
    * Switches the image to a new version and new key hashes, only while its update key still
-   * hashes to `expectedUpdateKeyHash` and it is not deleted. Returns the record as it was
-   * before (to reap its superseded object), or `undefined` when the condition failed.
+   * hashes to `expectedUpdateKeyHash`, it is not deleted, and at `at` neither expired nor
+   * hidden (an expired image never comes back). Returns the record as it was before (to reap
+   * its superseded object), or `undefined` when the condition failed.
    */
   async replaceVersion(
     imageKey: string,
     expectedUpdateKeyHash: string,
-    next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'>,
+    next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt' | 'expiresAt'>,
+    at: Date,
   ): Promise<ImageRecord | undefined> {
     const previous = await this.call('replaceVersion', () =>
       this.model
-        .findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null }, { $set: next }, { returnDocument: 'before' })
+        .findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null, ...publicAt(at) }, { $set: next }, { returnDocument: 'before' })
         .lean<ImageRecord>()
         .exec(),
     );
@@ -160,13 +170,47 @@ export class ImageRepository {
   }
 
   /**
-   * Marks the image deleted, only while its delete key still hashes to `deleteKeyHash` and it
-   * is not deleted already. True when this call deleted it.
+   * Marks the image deleted, only while its delete key still hashes to `deleteKeyHash`, it is
+   * not deleted already, and at `at` neither expired nor hidden (both are gone for the public,
+   * keys included). True when this call deleted it.
    */
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
     const result = await this.call('markDeleted', () =>
-      this.model.updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null }, { $set: { deletedAt: at } }).exec(),
+      this.model.updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null, ...publicAt(at) }, { $set: { deletedAt: at } }).exec(),
     );
+    return result.modifiedCount === 1;
+  }
+
+  /** Keys of live images whose expiry is `at` or earlier, soonest expired first (the expiry index). */
+  async findExpired(at: Date, limit: number): Promise<string[]> {
+    const records = await this.call('findExpired', () =>
+      this.model.find({ expiresAt: { $ne: null, $lte: at }, deletedAt: null }, { _id: 1 }).sort({ expiresAt: 1 }).limit(limit).lean<{ _id: string }[]>().exec(),
+    );
+    return records.map((record) => record._id);
+  }
+
+  /**
+   * Turns these images into tombstones (deleted at `at`) if they have expired by then, so their
+   * purge is a deleted image's: a replacement can no longer apply, and a purge cut short is
+   * finished by the sweep. Returns how many it marked.
+   */
+  async markExpired(imageKeys: readonly string[], at: Date): Promise<number> {
+    if (imageKeys.length === 0) return 0;
+    const result = await this.call('markExpired', () =>
+      this.model.updateMany({ _id: { $in: imageKeys }, deletedAt: null, expiresAt: { $ne: null, $lte: at } }, { $set: { deletedAt: at } }).exec(),
+    );
+    return result.modifiedCount;
+  }
+
+  /** Hides a live image for review (`at`: since when). True when this call hid it. */
+  async hide(imageKey: string, at: Date): Promise<boolean> {
+    const result = await this.call('hide', () => this.model.updateOne({ _id: imageKey, deletedAt: null, hiddenAt: null }, { $set: { hiddenAt: at } }).exec());
+    return result.modifiedCount === 1;
+  }
+
+  /** Shows a hidden image again (an operator dismissed its reports). True when it was hidden. */
+  async unhide(imageKey: string): Promise<boolean> {
+    const result = await this.call('unhide', () => this.model.updateOne({ _id: imageKey, hiddenAt: { $ne: null } }, { $set: { hiddenAt: null } }).exec());
     return result.modifiedCount === 1;
   }
 

@@ -81,9 +81,9 @@ describe('MongoDB concerns', () => {
   it('leave the repository working on a single server: the lookup after a replacement sees it', async () => {
     await images.insertIfAbsent(record('one'));
     const next = { ...record('one'), versionId: 'one-v2', objectKey: 'images/one/one-v2', updateKeyHash: 'v'.repeat(64) };
-    expect(await images.replaceVersion('one', 'u'.repeat(64), next)).toMatchObject({ versionId: 'one-v1' });
+    expect(await images.replaceVersion('one', 'u'.repeat(64), next, new Date())).toMatchObject({ versionId: 'one-v1' });
     expect(await images.findLive('one')).toMatchObject({ versionId: 'one-v2' });
-    expect(await images.replaceVersion('one', 'u'.repeat(64), next)).toBeUndefined();
+    expect(await images.replaceVersion('one', 'u'.repeat(64), next, new Date())).toBeUndefined();
     expect(await images.markDeleted('one', 'd'.repeat(64), new Date())).toBe(true);
     expect(await images.purgeDeleted('one')).toBe(true);
     expect(await images.findAny('one')).toBeUndefined();

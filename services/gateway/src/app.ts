@@ -24,6 +24,7 @@ import type { IngestQueueClient } from './uploads/submit-version.js';
 import type { IdempotentUploads } from './uploads/idempotent-uploads.js';
 import { FreshLookups } from './reads/fresh-lookups.js';
 import { VersionCache } from './reads/version-cache.js';
+import { publicImages } from './reads/public-images.js';
 
 /** Only what the gateway calls, so in-process tests can pass small fakes. */
 export interface GatewayDeps {
@@ -149,6 +150,9 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   const cache = new VersionCache(config.versionCacheBytes, config.versionCacheMaxItemBytes, metrics.versionCache.observer);
   metrics.versionCache.readBytesFrom(() => cache.bytesHeld);
   const liveRecords = new FreshLookups((keys) => deps.images.findLiveMany(keys));
+  // Expired and hidden images are gone for every public route.
+  const visible = publicImages({ findLive: (key) => liveRecords.get(key) }, deps.clock);
+  const visibleForWrites = publicImages(deps.images, deps.clock);
   metrics.readUploadMemoryFrom(budget);
   await app.register(async (scope) => {
     await frontDoorRoutes(scope, { maxUploadBytes: config.maxUploadBytes, publicBaseUrl: config.publicBaseUrl });
@@ -164,18 +168,19 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     publicBaseUrl: config.publicBaseUrl,
     stripMetadata: config.stripMetadata,
     clock: deps.clock,
+    lifetime: config.lifetime,
   };
   await app.register(async (scope) => {
     await uploadRoutes(scope, { ...uploads, idempotentUploads: deps.idempotentUploads });
   });
   await app.register(async (scope) => {
-    await replaceRoutes(scope, { ...uploads, images: deps.images });
+    await replaceRoutes(scope, { ...uploads, images: visibleForWrites });
   });
   await app.register(async (scope) => {
-    await deleteRoutes(scope, { images: deps.images, purges: deps.purges, clock: deps.clock });
+    await deleteRoutes(scope, { images: { ...visibleForWrites, markDeleted: (...args) => deps.images.markDeleted(...args) }, purges: deps.purges, clock: deps.clock });
   });
   await app.register(async (scope) => {
-    await viewRoutes(scope, { records: { findLive: (key) => liveRecords.get(key) }, objects: deps.objects, metrics, cache });
+    await viewRoutes(scope, { records: visible, objects: deps.objects, metrics, cache });
   });
   return app;
 }

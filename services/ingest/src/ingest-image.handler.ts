@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@imagehost/errors';
-import type { ImageRecord, ImageRepository } from '@imagehost/db';
+import { isExpired, isHidden, type ImageRecord, type ImageRepository } from '@imagehost/db';
 import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
 import { inSpan } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
@@ -13,6 +13,8 @@ export interface IngestDeps {
   readonly limits: { readonly maxUploadBytes: number } & ImageLimits;
   /** Delay before a replaced version's object is removed (GETs in flight may still read it). */
   readonly supersededReapDelayMs: number;
+  /** Milliseconds since the epoch (`Date.now` unless a test sets it): whether an image has expired. */
+  readonly now?: () => number;
 }
 
 function resultOf(record: Pick<ImageRecord, '_id' | 'versionId' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256'>): IngestedImage {
@@ -49,6 +51,8 @@ function versionFields(data: IngestJobData, bytes: Buffer, image: ValidatedImage
     deleteKeyHash: data.deleteKeyHash,
     updateKeyHash: data.updateKeyHash,
     updatedAt: new Date(data.acceptedAt),
+    // Absent from a replacement's job (an older producer): the image keeps its expiry.
+    ...(data.expiresAt === undefined ? {} : { expiresAt: data.expiresAt === null ? null : new Date(data.expiresAt) }),
   };
 }
 
@@ -58,6 +62,7 @@ async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, dep
   const { bytes, image } = await validatedUpload(data, deps);
   const record: ImageRecord = {
     _id: data.imageKey,
+    expiresAt: null,
     ...versionFields(data, bytes, image),
     createdAt: new Date(data.acceptedAt),
     deletedAt: null,
@@ -79,6 +84,7 @@ async function explainMissedReplace(data: Extract<IngestJobData, { kind: 'replac
   if (current !== undefined && current.versionId === data.versionId) return resultOf(current);
   await discardUpload(data, deps, 'raced');
   if (current === undefined || current.deletedAt !== null) throw new AppError('IMAGE_NOT_FOUND', 'the image was deleted');
+  if (isExpired(current, (deps.now ?? Date.now)()) || isHidden(current)) throw new AppError('IMAGE_NOT_FOUND', 'the image expired or is hidden');
   throw new AppError('CONFLICT', 'the update key was used by a concurrent replacement');
 }
 
@@ -89,7 +95,7 @@ async function replaceImage(data: Extract<IngestJobData, { kind: 'replace' }>, d
   }
   const { bytes, image } = await validatedUpload(data, deps);
   const next = versionFields(data, bytes, image);
-  const previous = await deps.images.replaceVersion(data.imageKey, data.expectedUpdateKeyHash, next);
+  const previous = await deps.images.replaceVersion(data.imageKey, data.expectedUpdateKeyHash, next, new Date((deps.now ?? Date.now)()));
   if (previous === undefined) return explainMissedReplace(data, deps);
   if (previous.objectKey !== data.objectKey) {
     await enqueueReap(deps.reapQueue, { target: 'object', objectKey: previous.objectKey, reason: 'superseded' }, deps.supersededReapDelayMs);

@@ -19,6 +19,7 @@ export function createReaperMetrics(registry: Registry) {
       sweepDuration.set(seconds);
     },
     imagesPurged: new Counter({ name: 'imagehost_images_purged_total', help: 'Deleted images purged for good (record removed)', registers: [registry] }),
+    imagesExpired: new Counter({ name: 'imagehost_images_expired_total', help: 'Images the expiry purge found past their expiry and purged', registers: [registry] }),
     objectsRemoved: new Counter({
       name: 'imagehost_objects_removed_total',
       help: 'Objects removed from S3, by what asked for it',

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { ImageRecord } from '@imagehost/db';
+import { isExpired, isHidden, type ImageRecord } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
 import { validateImage, type ImageLimits } from '@imagehost/image-format/validate';
 import type { IngestJobData, IngestJobResult } from '@imagehost/jobs';
@@ -47,7 +47,8 @@ export class FakeImages implements ImageRecords {
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
     this.answer();
     const record = this.records.get(imageKey);
-    if (record === undefined || record.deletedAt !== null || record.deleteKeyHash !== deleteKeyHash) return false;
+    // As the repository's condition: an expired or hidden image's keys no longer work.
+    if (record === undefined || record.deletedAt !== null || record.deleteKeyHash !== deleteKeyHash || isExpired(record, at.getTime()) || isHidden(record)) return false;
     this.records.set(imageKey, { ...record, deletedAt: at });
     return true;
   }
@@ -204,9 +205,10 @@ export class FakeIngest implements IngestQueueClient {
         deleteKeyHash: data.deleteKeyHash,
         updateKeyHash: data.updateKeyHash,
         updatedAt: new Date(data.acceptedAt),
+        ...(data.expiresAt === undefined ? {} : { expiresAt: data.expiresAt === null ? null : new Date(data.expiresAt) }),
       };
       if (data.kind === 'create') {
-        if (!this.images.insertIfAbsent({ _id: data.imageKey, ...version, createdAt: new Date(data.acceptedAt), deletedAt: null })) {
+        if (!this.images.insertIfAbsent({ _id: data.imageKey, expiresAt: null, ...version, createdAt: new Date(data.acceptedAt), deletedAt: null })) {
           throw new AppError('CONFLICT', `image key ${data.imageKey} already belongs to another image`);
         }
       } else {
