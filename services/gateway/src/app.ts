@@ -155,7 +155,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   const visibleForWrites = publicImages(deps.images, deps.clock);
   metrics.readUploadMemoryFrom(budget);
   await app.register(async (scope) => {
-    await frontDoorRoutes(scope, { maxUploadBytes: config.maxUploadBytes, publicBaseUrl: config.publicBaseUrl });
+    await frontDoorRoutes(scope, { maxUploadBytes: config.maxUploadBytes, publicBaseUrl: config.publicBaseUrl, lifetime: config.lifetime });
   });
   const uploads = {
     metrics,
