@@ -1,3 +1,13 @@
 export { isExpired, isHidden, type ImageRecord, type StoredContentType } from './image.model.js';
 export { ImageRepository, REPLICA_SET_OPTIONS, connectDatabase, type DatabaseSettings, type InsertOutcome } from './image.repository.js';
+export {
+  REPORT_CONTACT_MAX,
+  REPORT_DETAILS_MAX,
+  REPORT_REASONS,
+  REPORT_STATUSES,
+  type ReportReason,
+  type ReportRecord,
+  type ReportStatus,
+} from './report.model.js';
+export { ReportRepository, type NewReport, type OpenOutcome, type OpenReportStats } from './report.repository.js';
 export type { MongoCallObserver } from './backend-errors.js';

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { BackendsConfig } from '@imagehost/config';
-import { ImageRepository, connectDatabase } from '@imagehost/db';
+import { ImageRepository, ReportRepository, connectDatabase } from '@imagehost/db';
 import { connectRedisFailFast, createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue, type RedisClient } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
@@ -12,6 +12,8 @@ import { queueTelemetry, stopTracing } from './tracing.js';
 /** What every service holds of its backends, connected the same way in each `main.ts`. */
 export interface ServiceBackends {
   readonly images: ImageRepository;
+  /** Abuse reports (the moderation queue). */
+  readonly reports: ReportRepository;
   readonly objects: ObjectStore;
   readonly queueConnection: QueueConnection;
   readonly ingestQueue: IngestQueue;
@@ -38,6 +40,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const calls = registry === undefined ? undefined : createBackendCallMetrics(registry);
   const connection = connectDatabase(config.mongo);
   const images = new ImageRepository(connection, calls?.mongodb);
+  const reports = new ReportRepository(connection, calls?.mongodb);
   const objects = new ObjectStore(config.s3, calls?.s3);
   const queueConnection = { redis: config.redis, prefix: config.queuePrefix, telemetry: queueTelemetry() };
   const ingestQueue = createIngestQueue(queueConnection);
@@ -45,6 +48,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const redis = connectRedisFailFast(config.redis, config.redisDeadlineMs);
   return {
     images,
+    reports,
     objects,
     queueConnection,
     ingestQueue,
@@ -53,7 +57,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
     observeRedisCall: calls?.redis,
     prepareInBackground: (alsoPrepare) => [
       ...backendChecks({ redis, images, objects }),
-      prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), objects.ensureBucket(), alsoPrepare?.()])),
+      prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare().then(() => reports.prepare()), objects.ensureBucket(), alsoPrepare?.()])),
     ],
     close: async () => {
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);

@@ -3,7 +3,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
-import type { ImageRepository } from '@imagehost/db';
+import type { ImageRepository, ReportRepository } from '@imagehost/db';
 import type { RedisClient } from '@imagehost/jobs';
 import { logDestination, loggerOptions } from '@imagehost/logging';
 import { nameRequestSpan, tracingActive, type BackendCallObserver } from '@imagehost/ops';
@@ -17,6 +17,7 @@ import { frontDoorRoutes } from './routes/front-door.route.js';
 import { errorHandlerPlugin, sendError } from './plugins/error-handler.js';
 import { deleteRoutes, type PurgeQueue } from './routes/delete.route.js';
 import { replaceRoutes } from './routes/replace.route.js';
+import { reportRoutes } from './routes/report.route.js';
 import { uploadRoutes } from './routes/upload.route.js';
 import { viewRoutes } from './routes/view.route.js';
 import { ByteBudget } from './uploads/byte-budget.js';
@@ -28,7 +29,8 @@ import { publicImages } from './reads/public-images.js';
 
 /** Only what the gateway calls, so in-process tests can pass small fakes. */
 export interface GatewayDeps {
-  readonly images: Pick<ImageRepository, 'findLive' | 'findLiveMany' | 'markDeleted'>;
+  readonly images: Pick<ImageRepository, 'findLive' | 'findLiveMany' | 'markDeleted' | 'hide'>;
+  readonly reports: Pick<ReportRepository, 'open' | 'countOpen'>;
   readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject' | 'readObject' | 'openObject'>;
   readonly ingest: IngestQueueClient;
   readonly purges: PurgeQueue;
@@ -115,6 +117,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   await app.register(rateLimitPlugin, {
     uploadsPerMinute: config.rateLimits.uploadsPerMinute,
     keyFailuresPer10Minutes: config.rateLimits.keyFailuresPer10Minutes,
+    reportsPerHour: config.rateLimits.reportsPerHour,
     redis: deps.rateLimitRedis,
     keyPrefix: config.queuePrefix,
     observeRedisCall: deps.observeRedisCall,
@@ -181,6 +184,16 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   });
   await app.register(async (scope) => {
     await viewRoutes(scope, { records: visible, objects: deps.objects, metrics, cache });
+  });
+  await app.register(async (scope) => {
+    await reportRoutes(scope, {
+      images: visible,
+      reports: deps.reports,
+      hide: (imageKey, at) => deps.images.hide(imageKey, at),
+      hideThreshold: config.reportHideThreshold,
+      clock: deps.clock,
+      reported: (reason) => metrics.moderation.reportsReceived.inc({ reason }),
+    });
   });
   return app;
 }

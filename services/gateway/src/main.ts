@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   // The gateway listens whether or not its backends are there yet: until they are, it is not
   // ready and requests that need them get 503 at once, and it recovers without a restart.
   const backends = connectBackends(config, log, registry);
-  const { images, objects, ingestQueue: queue, reapQueue, redis } = backends;
+  const { images, reports, objects, ingestQueue: queue, reapQueue, redis } = backends;
   const { observeRedisCall: observeRedis } = backends;
   const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready', { enqueueDeadlineMs: config.redisDeadlineMs, observeRedisCall: observeRedis });
   const checks = backends.prepareInBackground(() => ingest.ready());
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     log,
     observeRedisCall: observeRedis,
   });
-  const app = await buildApp(config, { images, objects, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
+  const app = await buildApp(config, { images, reports, objects, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({
     host: config.ops.host,

@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   reschedule.unref();
 
   const reaperMetrics = createReaperMetrics(registry);
+  reaperMetrics.reportQueue.readReportsFrom({ openStats: () => backends.reports.openStats(), now: Date.now });
   const deps: ReapDeps = {
     images,
     objects,

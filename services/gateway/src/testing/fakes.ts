@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { isExpired, isHidden, type ImageRecord } from '@imagehost/db';
+import { isExpired, isHidden, type ImageRecord, type NewReport, type OpenOutcome } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
 import { validateImage, type ImageLimits } from '@imagehost/image-format/validate';
 import type { IngestJobData, IngestJobResult } from '@imagehost/jobs';
@@ -50,6 +50,14 @@ export class FakeImages implements ImageRecords {
     // As the repository's condition: an expired or hidden image's keys no longer work.
     if (record === undefined || record.deletedAt !== null || record.deleteKeyHash !== deleteKeyHash || isExpired(record, at.getTime()) || isHidden(record)) return false;
     this.records.set(imageKey, { ...record, deletedAt: at });
+    return true;
+  }
+
+  async hide(imageKey: string, at: Date): Promise<boolean> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || record.deletedAt !== null || isHidden(record)) return false;
+    this.records.set(imageKey, { ...record, hiddenAt: at });
     return true;
   }
 
@@ -120,6 +128,33 @@ export class FakeObjects implements ObjectStore {
 
   private answer(): void {
     if (this.down) throw outage('S3');
+  }
+}
+
+/**
+ * The reports collection (MongoDB in production), answering scripted outcomes: whether a
+ * report is opened or found already open (the unique index decides that in production), how
+ * many open reporters an image has, or an outage.
+ */
+export class FakeReports implements NonNullable<GatewayDeps['reports']> {
+  /** Every report the route handed in, in order. */
+  readonly handedIn: NewReport[] = [];
+  /** What `open` answers next (default: opened). */
+  nextOutcome: OpenOutcome = { opened: true };
+  /** What `countOpen` answers. */
+  openReporters = 1;
+  /** While set, every call fails as the repository does while MongoDB is away. */
+  down = false;
+
+  async open(report: NewReport): Promise<OpenOutcome> {
+    if (this.down) throw outage('MongoDB');
+    this.handedIn.push({ ...report });
+    return this.nextOutcome;
+  }
+
+  async countOpen(): Promise<number> {
+    if (this.down) throw outage('MongoDB');
+    return this.openReporters;
   }
 }
 

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { loadGatewayConfig, loadIngestConfig } from '@imagehost/config';
 import { buildApp } from '../app.js';
 import { createGatewayMetrics } from '../metrics.js';
-import { FakeImages, FakeIngest, FakeObjects, FakePurges } from './fakes.js';
+import { FakeImages, FakeIngest, FakeObjects, FakePurges, FakeReports } from './fakes.js';
 import { OpenApiConformance, type OpenApiDocument } from './openapi-conformance.js';
 
 // The gateway built in-process over fakes, for route tests through `app.inject()`: no port,
@@ -41,6 +41,7 @@ export interface TestGateway {
   readonly objects: FakeObjects;
   readonly ingest: FakeIngest;
   readonly purges: FakePurges;
+  readonly reports: FakeReports;
   /** The gateway's clock, in milliseconds since the epoch; tests move it. */
   readonly time: { now: number };
   /** Upload bytes the gateway holds in memory, as its gauge reports them. */
@@ -78,9 +79,10 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
   const objects = new FakeObjects();
   const ingest = new FakeIngest(images, objects, { maxImagePixels, maxImageSide });
   const purges = new FakePurges();
+  const reports = new FakeReports();
   const time = { now: TEST_START_MS };
   const registry = new Registry();
-  const app = await buildApp(config, { images, objects, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
+  const app = await buildApp(config, { images, reports, objects, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
   await app.ready();
   const conformance = new OpenApiConformance(app.swagger() as OpenApiDocument);
   const request = async (options: TestRequest): Promise<LightMyRequestResponse> => {
@@ -95,6 +97,7 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
     objects,
     ingest,
     purges,
+    reports,
     time,
     metrics: () => registry.metrics(),
     uploadMemory: async () => (await registry.getSingleMetric('imagehost_upload_memory_bytes')?.get())?.values[0]?.value ?? Number.NaN,
