@@ -84,6 +84,8 @@ function opsFrom(env: { OPS_HOST: string; OPS_PORT: number; SHUTDOWN_DRAIN_MS: n
 }
 
 export const DEFAULT_OPS_PORTS = { gateway: 9091, ingest: 9092, reaper: 9093 } as const;
+/** The gateway's admin API, apart from both its public and its ops port. */
+export const DEFAULT_ADMIN_PORT = 9094;
 
 type RedisEnv = z.output<z.ZodObject<typeof redisVariables>>;
 type BackendEnv = z.output<z.ZodObject<typeof backendVariables>>;
@@ -189,6 +191,13 @@ const gatewaySchema = z
     DEFAULT_IMAGE_LIFETIME: optionalInteger(1, LIFETIME_CEILING_SECONDS),
     REPORT_RATE_LIMIT: integer(10, 0),
     REPORT_HIDE_THRESHOLD: integer(0, 0, 1_000_000),
+    // The admin API: off unless a token is set. Loopback by default, so only a port-forward
+    // (or an operator who opens it on purpose) reaches it, never the public.
+    ADMIN_TOKEN: z.string().regex(/^[\x21-\x7e]{32,}$/, 'must be 32 or more printable ASCII characters without spaces (a bearer token)').optional(),
+    ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
+    ADMIN_PORT: integer(DEFAULT_ADMIN_PORT, 0, 65535),
+    // 90 days: evidence some laws require an operator to keep (docs/moderation.md).
+    TAKEDOWN_RETENTION_MS: integer(90 * 24 * 3600_000, 1000, 10 * 365 * 24 * 3600_000),
   })
   .superRefine(checkRedisTopology)
   .refine((env) => env.DEFAULT_IMAGE_LIFETIME === undefined || env.MAX_IMAGE_LIFETIME === undefined || env.DEFAULT_IMAGE_LIFETIME <= env.MAX_IMAGE_LIFETIME, {
@@ -266,6 +275,10 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     idempotencyTtlMs: parsed.IDEMPOTENCY_TTL_MS,
     /** Origins whose pages may call POST, PATCH and DELETE (`*`: any); every origin may read. */
     corsWriteOrigins: parsed.CORS_ORIGINS.trim() === '*' ? ('*' as const) : (parseOrigins(parsed.CORS_ORIGINS) ?? []),
+    /** The admin API's listener; `undefined` (no listener at all) unless ADMIN_TOKEN is set. */
+    admin: parsed.ADMIN_TOKEN === undefined ? undefined : { token: parsed.ADMIN_TOKEN, host: parsed.ADMIN_HOST, port: parsed.ADMIN_PORT },
+    /** How long a taken-down image's bytes stay in quarantine (restorable) before the reaper purges them. */
+    takedownRetentionMs: parsed.TAKEDOWN_RETENTION_MS,
   }));
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
@@ -294,6 +307,8 @@ const ingestSchema = z.object({
   // (bench/decisions.md#ingest-concurrency).
   INGEST_CONCURRENCY: integer(4, 1, 64),
   SUPERSEDED_REAP_DELAY_MS: integer(10_000, 0, 24 * 3600_000),
+  // At most the blocklist's MAX_PERCEPTUAL_DISTANCE (@imagehost/db): its entries carry bands up to it.
+  PERCEPTUAL_MATCH_DISTANCE: integer(6, 0, 10),
   ...workerVariables,
 }).superRefine(checkRedisTopology);
 
@@ -306,6 +321,8 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     ...workerFrom(parsed.INGEST_CONCURRENCY, parsed),
     /** How long a replaced version stays readable for GETs that looked it up just before. */
     supersededReapDelayMs: parsed.SUPERSEDED_REAP_DELAY_MS,
+    /** Bits by which an upload's perceptual hash may differ from a blocked one and still match. */
+    perceptualMatchDistance: parsed.PERCEPTUAL_MATCH_DISTANCE,
   }));
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;

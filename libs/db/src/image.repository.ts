@@ -1,7 +1,7 @@
 import mongoose, { type Connection } from 'mongoose';
 import { AppError } from '@imagehost/errors';
 import { callMongo, isDuplicateKeyError, type MongoCallObserver } from './backend-errors.js';
-import { imageModel, type ImageModel, type ImageRecord } from './image.model.js';
+import { imageModel, type ImageModel, type ImageRecord, type Takedown } from './image.model.js';
 
 export interface DatabaseSettings {
   readonly url: string;
@@ -150,19 +150,20 @@ export class ImageRepository {
 
   /**
    * Switches the image to a new version and new key hashes, only while its update key still
-   * hashes to `expectedUpdateKeyHash`, it is not deleted, and at `at` neither expired nor
-   * hidden (an expired image never comes back). Returns the record as it was before (to reap
-   * its superseded object), or `undefined` when the condition failed.
+   * hashes to `expectedUpdateKeyHash`, it is neither deleted nor taken down, and at `at`
+   * neither expired nor hidden (an expired image never comes back). Returns the record as it
+   * was before (to reap its superseded object), or `undefined` when the condition failed.
    */
   async replaceVersion(
     imageKey: string,
     expectedUpdateKeyHash: string,
-    next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt' | 'expiresAt'>,
+    next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'> &
+      Pick<ImageRecord, 'uploadedSha256' | 'perceptualHash' | 'expiresAt'>,
     at: Date,
   ): Promise<ImageRecord | undefined> {
     const previous = await this.call('replaceVersion', () =>
       this.model
-        .findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null, ...publicAt(at) }, { $set: next }, { returnDocument: 'before' })
+        .findOneAndUpdate({ _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null, takedown: null, ...publicAt(at) }, { $set: next }, { returnDocument: 'before' })
         .lean<ImageRecord>()
         .exec(),
     );
@@ -171,20 +172,70 @@ export class ImageRepository {
 
   /**
    * Marks the image deleted, only while its delete key still hashes to `deleteKeyHash`, it is
-   * not deleted already, and at `at` neither expired nor hidden (both are gone for the public,
-   * keys included). True when this call deleted it.
+   * neither deleted already nor taken down (the uploader cannot destroy what an operator
+   * quarantined), and at `at` neither expired nor hidden (both are gone for the public, keys
+   * included). True when this call deleted it.
    */
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
     const result = await this.call('markDeleted', () =>
-      this.model.updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null, ...publicAt(at) }, { $set: { deletedAt: at } }).exec(),
+      this.model.updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null, takedown: null, ...publicAt(at) }, { $set: { deletedAt: at } }).exec(),
     );
     return result.modifiedCount === 1;
   }
 
-  /** Keys of live images whose expiry is `at` or earlier, soonest expired first (the expiry index). */
+  /**
+   * Takes a live image down in one compare-and-set: from the write on, every read sees the
+   * takedown, and the ingest worker's and DELETE's compare-and-sets (which require no
+   * takedown) fail. Returns the record as it is now, or `undefined` when the image is unknown,
+   * deleted or already taken down.
+   */
+  async takeDown(imageKey: string, takedown: Takedown): Promise<ImageRecord | undefined> {
+    const record = await this.call('takeDown', () =>
+      this.model.findOneAndUpdate({ _id: imageKey, deletedAt: null, takedown: null }, { $set: { takedown } }, { returnDocument: 'after' }).lean<ImageRecord>().exec(),
+    );
+    return record ?? undefined;
+  }
+
+  /**
+   * Lifts a takedown whose retention has not ended by `at`. Returns the record as it was
+   * before (with its takedown), or `undefined` when there was none to lift.
+   */
+  async liftTakedown(imageKey: string, at: Date): Promise<ImageRecord | undefined> {
+    const record = await this.call('liftTakedown', () =>
+      this.model
+        .findOneAndUpdate({ _id: imageKey, deletedAt: null, 'takedown.retainUntil': { $gt: at } }, { $set: { takedown: null } }, { returnDocument: 'before' })
+        .lean<ImageRecord>()
+        .exec(),
+    );
+    return record ?? undefined;
+  }
+
+  /** Keys of taken-down images whose retention ended before `before`, earliest first. */
+  async findExpiredTakedowns(before: Date, limit: number): Promise<string[]> {
+    const records = await this.call('findExpiredTakedowns', () =>
+      this.model
+        .find({ 'takedown.retainUntil': { $lt: before } }, { _id: 1 })
+        .sort({ 'takedown.retainUntil': 1 })
+        .limit(limit)
+        .lean<{ _id: string }[]>()
+        .exec(),
+    );
+    return records.map((record) => record._id);
+  }
+
+  /** Removes the record of a taken-down image whose retention ended before `before`. True when it removed it. */
+  async purgeTakenDown(imageKey: string, before: Date): Promise<boolean> {
+    const result = await this.call('purgeTakenDown', () => this.model.deleteOne({ _id: imageKey, 'takedown.retainUntil': { $lt: before } }).exec());
+    return result.deletedCount === 1;
+  }
+
+  /**
+   * Keys of live images whose expiry is `at` or earlier, soonest expired first (the expiry
+   * index). Taken-down and hidden images are left to their operator: their bytes may be evidence.
+   */
   async findExpired(at: Date, limit: number): Promise<string[]> {
     const records = await this.call('findExpired', () =>
-      this.model.find({ expiresAt: { $ne: null, $lte: at }, deletedAt: null }, { _id: 1 }).sort({ expiresAt: 1 }).limit(limit).lean<{ _id: string }[]>().exec(),
+      this.model.find({ expiresAt: { $ne: null, $lte: at }, deletedAt: null, takedown: null, hiddenAt: null }, { _id: 1 }).sort({ expiresAt: 1 }).limit(limit).lean<{ _id: string }[]>().exec(),
     );
     return records.map((record) => record._id);
   }
@@ -197,7 +248,7 @@ export class ImageRepository {
   async markExpired(imageKeys: readonly string[], at: Date): Promise<number> {
     if (imageKeys.length === 0) return 0;
     const result = await this.call('markExpired', () =>
-      this.model.updateMany({ _id: { $in: imageKeys }, deletedAt: null, expiresAt: { $ne: null, $lte: at } }, { $set: { deletedAt: at } }).exec(),
+      this.model.updateMany({ _id: { $in: imageKeys }, deletedAt: null, takedown: null, hiddenAt: null, expiresAt: { $ne: null, $lte: at } }, { $set: { deletedAt: at } }).exec(),
     );
     return result.modifiedCount;
   }

@@ -17,8 +17,10 @@ export const ERROR_CODES = {
   EXPIRES_IN_TOO_LONG: { status: 400, retryable: false },
   INVALID_REPORT: { status: 400, retryable: false },
   KEY_MISSING: { status: 401, retryable: false },
+  ADMIN_TOKEN_MISSING: { status: 401, retryable: false },
   KEY_INVALID: { status: 403, retryable: false },
   ORIGIN_NOT_ALLOWED: { status: 403, retryable: false },
+  ADMIN_TOKEN_INVALID: { status: 403, retryable: false },
   NOT_FOUND: { status: 404, retryable: false },
   IMAGE_NOT_FOUND: { status: 404, retryable: false },
   UPLOAD_TIMEOUT: { status: 408, retryable: true },
@@ -34,6 +36,10 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false },
   RATE_LIMITED: { status: 429, retryable: true },
   TOO_MANY_UPLOADS_IN_PROGRESS: { status: 429, retryable: true },
+  /** An operator took the image down: every method on its key answers this. */
+  IMAGE_TAKEN_DOWN: { status: 451, retryable: false },
+  /** The upload's bytes match the content blocklist (exactly or perceptually); nothing was stored. */
+  CONTENT_BLOCKED: { status: 451, retryable: false },
   INTERNAL: { status: 500, retryable: true },
   OVERLOADED: { status: 503, retryable: true },
   BACKEND_UNAVAILABLE: { status: 503, retryable: true },

@@ -34,6 +34,8 @@ const newVersion = {
    */
   expiresAt: z.number().int().nonnegative().nullable().optional(),
   requestId,
+  /** SHA-256 of the bytes as uploaded, before metadata stripping (absent from older producers). */
+  uploadedSha256: keyHash.optional(),
 };
 
 export const ingestJobSchema = z.discriminatedUnion('kind', [
@@ -91,7 +93,7 @@ export interface IngestJobResult extends IngestedImage {
 /**
  * `reap`: remove for good what must not stay — one version object (a refused upload, a
  * replaced version), a deleted image (all its objects, then its record), or everything a
- * lost job left behind (`sweep`, scheduled).
+ * lost job left behind and every takedown past its retention (`sweep`, scheduled).
  */
 export const REAP_QUEUE = 'reap';
 
@@ -110,6 +112,8 @@ export interface ReapJobResult {
   readonly reingested?: number;
   /** Images the expiry sweep found past their expiry and purged. */
   readonly expired?: number;
+  /** Versions of taken-down images the sweep moved to quarantine (a takedown that failed halfway). */
+  readonly quarantined?: number;
 }
 
 /** The id of the scheduler that adds one `sweep` job per interval, whatever the number of reapers. */

@@ -1,6 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import { generateImageKey, generateVersionId } from './keys.js';
-import { IMAGE_OBJECTS_PREFIX, imageObjectsPrefix, isObjectKey, objectKeyFor, parseObjectKey } from './object-keys.js';
+import {
+  IMAGE_OBJECTS_PREFIX,
+  QUARANTINE_OBJECTS_PREFIX,
+  imageObjectsPrefix,
+  isObjectKey,
+  objectKeyFor,
+  parseObjectKey,
+  parseQuarantineKey,
+  quarantineKeyFor,
+  quarantinePrefix,
+} from './object-keys.js';
 
 describe('object keys', () => {
   it('are images/{image_key}/{version_id}: the layout of every object already stored', () => {
@@ -40,5 +50,21 @@ describe('object keys', () => {
       expect([key, isObjectKey(key)]).toEqual([key, false]);
     }
     expect(isObjectKey(42)).toBe(false);
+  });
+});
+
+describe('quarantine keys', () => {
+  it('are quarantine/{image_key}/{version_id}, apart from every served object, and parse back', () => {
+    const imageKey = generateImageKey();
+    const versionId = generateVersionId();
+    const key = quarantineKeyFor(imageKey, versionId);
+    expect(key).toBe(`quarantine/${imageKey}/${versionId}`);
+    expect(key.startsWith(QUARANTINE_OBJECTS_PREFIX)).toBe(true);
+    expect(key.startsWith(quarantinePrefix(imageKey))).toBe(true);
+    expect(key.startsWith(IMAGE_OBJECTS_PREFIX)).toBe(false);
+    expect(parseQuarantineKey(key)).toEqual({ imageKey, versionId });
+    expect(isObjectKey(key)).toBe(false);
+    expect(parseQuarantineKey(objectKeyFor(imageKey, versionId))).toBeUndefined();
+    expect(parseQuarantineKey(`quarantine/${imageKey}/${versionId}/x`)).toBeUndefined();
   });
 });

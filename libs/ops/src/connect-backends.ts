@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { BackendsConfig } from '@imagehost/config';
-import { ImageRepository, ReportRepository, connectDatabase } from '@imagehost/db';
+import { BlocklistRepository, ImageRepository, ReportRepository, connectDatabase } from '@imagehost/db';
 import { connectRedisFailFast, createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue, type RedisClient } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
@@ -14,6 +14,8 @@ export interface ServiceBackends {
   readonly images: ImageRepository;
   /** Abuse reports (the moderation queue). */
   readonly reports: ReportRepository;
+  /** The content blocklist, on the same MongoDB connection. */
+  readonly blocklist: BlocklistRepository;
   readonly objects: ObjectStore;
   readonly queueConnection: QueueConnection;
   readonly ingestQueue: IngestQueue;
@@ -41,6 +43,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const connection = connectDatabase(config.mongo);
   const images = new ImageRepository(connection, calls?.mongodb);
   const reports = new ReportRepository(connection, calls?.mongodb);
+  const blocklist = new BlocklistRepository(connection, calls?.mongodb);
   const objects = new ObjectStore(config.s3, calls?.s3);
   const queueConnection = { redis: config.redis, prefix: config.queuePrefix, telemetry: queueTelemetry() };
   const ingestQueue = createIngestQueue(queueConnection);
@@ -49,6 +52,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   return {
     images,
     reports,
+    blocklist,
     objects,
     queueConnection,
     ingestQueue,
@@ -57,7 +61,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
     observeRedisCall: calls?.redis,
     prepareInBackground: (alsoPrepare) => [
       ...backendChecks({ redis, images, objects }),
-      prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare().then(() => reports.prepare()), objects.ensureBucket(), alsoPrepare?.()])),
+      prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), blocklist.prepare(), reports.prepare(), objects.ensureBucket(), alsoPrepare?.()])),
     ],
     close: async () => {
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { Client, type BucketItem } from 'minio';
+import { Client, CopyDestinationOptions, CopySourceOptions, type BucketItem } from 'minio';
 import { AppError } from '@imagehost/errors';
 import { ObjectRequests } from './object-requests.js';
 
@@ -150,12 +150,13 @@ export class ObjectStore {
 
   /**
    * Writes the object in one PutObject, the Buffer as it is (no copy), and returns the
-   * SHA-256 (hex) of its bytes, which S3 checked against what it received.
+   * SHA-256 (hex) of its bytes, which S3 checked against what it received. A caller that
+   * hashed the bytes already passes `sha256` to spare a second pass (a wrong one fails the put).
    */
-  async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}): Promise<string> {
+  async putObject(key: string, bytes: Buffer, contentType: string, metadata: ObjectMetadata = {}, knownSha256?: string): Promise<string> {
     if (bytes.length > MAX_OBJECT_BYTES) throw new AppError('IMAGE_TOO_LARGE', `objects are limited to ${MAX_OBJECT_BYTES} bytes`);
     const headers = { 'content-type': contentType, ...Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value])) };
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const sha256 = knownSha256 ?? createHash('sha256').update(bytes).digest('hex');
     await this.call('PutObject', () => this.requests.put(this.bucket, key, bytes, headers, sha256));
     return sha256;
   }
@@ -208,6 +209,35 @@ export class ObjectStore {
       }
       return Buffer.concat(chunks, total);
     });
+  }
+
+  /**
+   * Copies an object within the bucket, server-side: the same bytes, content type and user
+   * metadata under `targetKey`. False when the source does not exist (a move already done).
+   */
+  async copyObject(sourceKey: string, targetKey: string): Promise<boolean> {
+    return this.call('CopyObject', async () => {
+      try {
+        await this.client.copyObject(
+          new CopySourceOptions({ Bucket: this.bucket, Object: sourceKey }),
+          new CopyDestinationOptions({ Bucket: this.bucket, Object: targetKey }),
+        );
+        return true;
+      } catch (error) {
+        if (isObjectNotFound(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Moves an object within the bucket: a server-side copy, then the source removed, so the
+   * bytes are never only in flight. False when the source is already gone (moved before).
+   */
+  async moveObject(sourceKey: string, targetKey: string): Promise<boolean> {
+    if (!(await this.copyObject(sourceKey, targetKey))) return false;
+    await this.removeObject(sourceKey);
+    return true;
   }
 
   /** Removes an object; removing one that is already gone succeeds (reaping is idempotent). */

@@ -28,6 +28,28 @@ afterAll(async () => {
 }, 60_000);
 
 describe('the store against a real S3', () => {
+  it('copies an object server-side, bytes, content type and metadata alike, and says when the source is gone', async () => {
+    const bytes = randomBytes(200 * 1024 + 3);
+    await store.putObject('images/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD', bytes, 'image/png', { job: '{"kind":"replace"}' });
+    expect(await store.copyObject('images/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD', 'quarantine/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD')).toBe(true);
+    expect((await store.readObject('quarantine/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD', bytes.length))?.equals(bytes)).toBe(true);
+    expect(await store.objectMetadata('quarantine/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD')).toMatchObject({ 'content-type': 'image/png', job: '{"kind":"replace"}' });
+    expect(await store.copyObject('images/CCCCCCCCCCCCCCCC/EEEEEEEEEEEEEEEE', 'quarantine/CCCCCCCCCCCCCCCC/EEEEEEEEEEEEEEEE')).toBe(false);
+    expect(await store.objectMetadata('quarantine/CCCCCCCCCCCCCCCC/EEEEEEEEEEEEEEEE')).toBeUndefined();
+    expect(await store.moveObject('quarantine/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD', 'images/CCCCCCCCCCCCCCCC/FFFFFFFFFFFFFFFF')).toBe(true);
+    expect(await store.objectMetadata('quarantine/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD')).toBeUndefined();
+    expect((await store.readObject('images/CCCCCCCCCCCCCCCC/FFFFFFFFFFFFFFFF', bytes.length))?.equals(bytes)).toBe(true);
+    expect(await store.moveObject('quarantine/CCCCCCCCCCCCCCCC/DDDDDDDDDDDDDDDD', 'images/CCCCCCCCCCCCCCCC/FFFFFFFFFFFFFFFF')).toBe(false);
+  });
+
+  it('takes a SHA-256 the caller computed, and S3 refuses the put when it is not the bytes', async () => {
+    const bytes = randomBytes(1000);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    expect(await store.putObject('images/FFFFFFFFFFFFFFFF/GGGGGGGGGGGGGGGG', bytes, 'image/png', {}, digest)).toBe(digest);
+    await expect(store.putObject('images/FFFFFFFFFFFFFFFF/HHHHHHHHHHHHHHHH', bytes, 'image/png', {}, 'a'.repeat(64))).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect(await store.objectMetadata('images/FFFFFFFFFFFFFFFF/HHHHHHHHHHHHHHHH')).toBeUndefined();
+  });
+
   it('writes and reads back exact bytes, whole and by range, with the metadata and digest', async () => {
     const bytes = randomBytes(300 * 1024 + 7);
     const digest = await store.putObject('images/AAAAAAAAAAAAAAAA/BBBBBBBBBBBBBBBB', bytes, 'image/jpeg', { job: '{"kind":"create"}' });

@@ -3,7 +3,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
-import type { ImageRepository, ReportRepository } from '@imagehost/db';
+import type { BlocklistRepository, ImageRepository, ReportRepository } from '@imagehost/db';
 import type { RedisClient } from '@imagehost/jobs';
 import { logDestination, loggerOptions } from '@imagehost/logging';
 import { nameRequestSpan, tracingActive, type BackendCallObserver } from '@imagehost/ops';
@@ -32,6 +32,8 @@ export interface GatewayDeps {
   readonly images: Pick<ImageRepository, 'findLive' | 'findLiveMany' | 'markDeleted' | 'hide'>;
   readonly reports: Pick<ReportRepository, 'open' | 'countOpen'>;
   readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject' | 'readObject' | 'openObject'>;
+  /** Taken-down content, refused on upload. */
+  readonly blocklist: Pick<BlocklistRepository, 'findCandidates'>;
   readonly ingest: IngestQueueClient;
   readonly purges: PurgeQueue;
   /** Answers of POSTs with an Idempotency-Key, shared by every replica; absent in-process (tests), where such POSTs get 503. */
@@ -164,6 +166,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     metrics,
     objects: deps.objects,
     ingest: deps.ingest,
+    blocklist: deps.blocklist,
     budget,
     maxUploadBytes: config.maxUploadBytes,
     uploadIdleTimeoutMs: config.timeouts.uploadIdleMs,

@@ -1,6 +1,6 @@
 import { loadGatewayConfig } from '@imagehost/config';
 import { createIngestQueueEvents, enqueueReap } from '@imagehost/jobs';
-import { createLogger } from '@imagehost/logging';
+import { createLogger, logDestination } from '@imagehost/logging';
 import {
   connectBackends,
   createRegistry,
@@ -13,6 +13,8 @@ import {
   startTracing,
   within,
 } from '@imagehost/ops';
+import { buildAdminApp } from './admin/admin-app.js';
+import { imageReportsView } from './admin/reports.admin-route.js';
 import { buildApp } from './app.js';
 import { createGatewayMetrics } from './metrics.js';
 import { IdempotentUploads } from './uploads/idempotent-uploads.js';
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   // The gateway listens whether or not its backends are there yet: until they are, it is not
   // ready and requests that need them get 503 at once, and it recovers without a restart.
   const backends = connectBackends(config, log, registry);
-  const { images, reports, objects, ingestQueue: queue, reapQueue, redis } = backends;
+  const { images, reports, blocklist, objects, ingestQueue: queue, reapQueue, redis } = backends;
   const { observeRedisCall: observeRedis } = backends;
   const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready', { enqueueDeadlineMs: config.redisDeadlineMs, observeRedisCall: observeRedis });
   const checks = backends.prepareInBackground(() => ingest.ready());
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
     log,
     observeRedisCall: observeRedis,
   });
-  const app = await buildApp(config, { images, reports, objects, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
+  const app = await buildApp(config, { images, reports, objects, blocklist, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({
     host: config.ops.host,
@@ -65,8 +67,27 @@ async function main(): Promise<void> {
         ? undefined
         : (opsApp) => mountQueueDashboard(opsApp, [queue, reapQueue], config.queueDashboardCredentials ?? ''),
   });
+  // The admin API listens on its own port (not the public one, not the ops port that monitoring
+  // reaches), and only when a token is set.
+  const admin =
+    config.admin === undefined
+      ? undefined
+      : await buildAdminApp(
+          { token: config.admin.token, logLevel: config.logLevel, logStream: logDestination() },
+          {
+            images,
+            objects,
+            blocklist,
+            retentionMs: config.takedownRetentionMs,
+            clock: Date.now,
+            reportQueue: reports,
+            reports: imageReportsView(reports),
+            tookDown: (reason) => metrics.moderation.takedowns.inc({ reason }),
+          },
+        );
+  if (admin !== undefined && config.admin !== undefined) await admin.listen({ host: config.admin.host, port: config.admin.port });
   await app.listen({ host: config.host, port: config.port });
-  log.info({ port: config.port, opsPort: ops.port, queueDashboard: config.queueDashboardCredentials !== undefined }, 'ready');
+  log.info({ port: config.port, opsPort: ops.port, adminPort: admin === undefined ? null : listeningPort(admin), queueDashboard: config.queueDashboardCredentials !== undefined }, 'ready');
 
   shutDownGracefullyOnSignal({
     log,
@@ -77,13 +98,18 @@ async function main(): Promise<void> {
     // uploads still waiting for ingest answer 202 at once.
     stopIntake: async () => {
       ingest.stopWaiting();
-      await app.close();
+      await Promise.all([app.close(), admin?.close()]);
     },
     closeConnections: async () => {
       await events.close().catch(() => undefined);
       await backends.close();
     },
   });
+}
+
+function listeningPort(server: { server: { address(): unknown } }): number | null {
+  const address = server.server.address();
+  return typeof address === 'object' && address !== null && 'port' in address ? Number(address.port) : null;
 }
 
 main().catch((error: unknown) => {

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@imagehost/errors';
-import { isExpired, isHidden, type ImageRecord, type ImageRepository } from '@imagehost/db';
+import { isExpired, isHidden, type BlocklistRepository, type ImageRecord, type ImageRepository } from '@imagehost/db';
+import { perceptualHash } from '@imagehost/image-format';
 import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
 import { inSpan } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
 import { validateImage, type ImageLimits, type ValidatedImage } from '@imagehost/image-format/validate';
+import { findBlocklistMatch } from './blocklist-match.js';
 
 export interface IngestDeps {
   readonly images: ImageRepository;
@@ -13,6 +15,10 @@ export interface IngestDeps {
   readonly limits: { readonly maxUploadBytes: number } & ImageLimits;
   /** Delay before a replaced version's object is removed (GETs in flight may still read it). */
   readonly supersededReapDelayMs: number;
+  /** Content taken down before: an upload matching it is refused (451) and discarded. */
+  readonly blocklist: Pick<BlocklistRepository, 'findCandidates'>;
+  /** Bits by which a picture's perceptual hash may differ from a blocked one and still match. */
+  readonly perceptualMatchDistance: number;
   /** Milliseconds since the epoch (`Date.now` unless a test sets it): whether an image has expired. */
   readonly now?: () => number;
 }
@@ -27,30 +33,68 @@ async function discardUpload(data: IngestJobData, deps: IngestDeps, reason: 'ref
   await enqueueReap(deps.reapQueue, { target: 'object', objectKey: data.objectKey, reason });
 }
 
-/** Reads and validates the uploaded bytes; a refusal discards the upload before it is reported. */
-async function validatedUpload(data: IngestJobData, deps: IngestDeps): Promise<{ bytes: Buffer; image: ValidatedImage }> {
+/** An uploaded version's bytes, what they decode to, and the hashes it is recorded and matched by. */
+interface CheckedUpload {
+  readonly bytes: Buffer;
+  readonly image: ValidatedImage;
+  readonly sha256: string;
+  readonly perceptualHash: string;
+}
+
+async function perceptualHashOf(bytes: Buffer): Promise<string> {
+  try {
+    return await perceptualHash(bytes);
+  } catch (error) {
+    throw new AppError('IMAGE_UNDECODABLE', 'the image does not decode to a thumbnail', { cause: error });
+  }
+}
+
+/**
+ * Refuses an upload whose bytes (as stored or as uploaded) or picture match the blocklist.
+ * The gateway refused exact matches before storing; this catches re-encoded and resized
+ * copies, and anything blocked while the upload was in flight.
+ */
+async function refuseBlocked(data: IngestJobData, upload: CheckedUpload, deps: IngestDeps): Promise<void> {
+  const sha256s = data.uploadedSha256 === undefined ? [upload.sha256] : [upload.sha256, data.uploadedSha256];
+  const match = await findBlocklistMatch(deps.blocklist, { sha256s, perceptualHash: upload.perceptualHash }, deps.perceptualMatchDistance);
+  if (match !== undefined) {
+    throw new AppError('CONTENT_BLOCKED', match.distance === 0 ? 'this content was taken down and cannot be uploaded again' : 'this picture matches content that was taken down');
+  }
+}
+
+/**
+ * Reads, validates and fingerprints the uploaded bytes and checks them against the blocklist;
+ * a refusal discards the upload before it is reported.
+ */
+async function validatedUpload(data: IngestJobData, deps: IngestDeps): Promise<CheckedUpload> {
   try {
     const bytes = await deps.objects.readObject(data.objectKey, deps.limits.maxUploadBytes);
     if (bytes === undefined) throw new AppError('CONFLICT', `the uploaded object ${data.objectKey} is gone`);
-    return { bytes, image: await inSpan('decode', () => validateImage(bytes, deps.limits)) };
+    const image = await inSpan('decode', () => validateImage(bytes, deps.limits));
+    const upload = { bytes, image, sha256: createHash('sha256').update(bytes).digest('hex'), perceptualHash: await perceptualHashOf(bytes) };
+    await refuseBlocked(data, upload, deps);
+    return upload;
   } catch (error) {
     if (error instanceof AppError && !error.retryable) await discardUpload(data, deps, 'refused');
     throw error;
   }
 }
 
-function versionFields(data: IngestJobData, bytes: Buffer, image: ValidatedImage) {
+function versionFields(data: IngestJobData, upload: CheckedUpload) {
   return {
     versionId: data.versionId,
     objectKey: data.objectKey,
-    contentType: image.contentType,
-    bytes: bytes.length,
-    width: image.width,
-    height: image.height,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    contentType: upload.image.contentType,
+    bytes: upload.bytes.length,
+    width: upload.image.width,
+    height: upload.image.height,
+    sha256: upload.sha256,
     deleteKeyHash: data.deleteKeyHash,
     updateKeyHash: data.updateKeyHash,
     updatedAt: new Date(data.acceptedAt),
+    // Kept so a takedown can block this content as uploaded and as a picture.
+    uploadedSha256: data.uploadedSha256 ?? upload.sha256,
+    perceptualHash: upload.perceptualHash,
     // Absent from a replacement's job (an older producer): the image keeps its expiry.
     ...(data.expiresAt === undefined ? {} : { expiresAt: data.expiresAt === null ? null : new Date(data.expiresAt) }),
   };
@@ -59,11 +103,11 @@ function versionFields(data: IngestJobData, bytes: Buffer, image: ValidatedImage
 async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, deps: IngestDeps): Promise<IngestedImage> {
   // No lookup first: the insert itself finds a record already there, and a redelivered job
   // (rare) validating its bytes again is cheaper than a round trip on every upload.
-  const { bytes, image } = await validatedUpload(data, deps);
+  const upload = await validatedUpload(data, deps);
   const record: ImageRecord = {
     _id: data.imageKey,
     expiresAt: null,
-    ...versionFields(data, bytes, image),
+    ...versionFields(data, upload),
     createdAt: new Date(data.acceptedAt),
     deletedAt: null,
   };
@@ -76,25 +120,31 @@ async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, dep
 
 /**
  * Why a replacement's compare-and-set did not apply, read from the record as it is now:
- * already applied by an earlier delivery of this job (success), image gone (404), or the
- * update key raced away by a concurrent PATCH (409).
+ * already applied by an earlier delivery of this job (success), image gone (404), taken
+ * down by an operator (451), or the update key raced away by a concurrent PATCH (409).
  */
 async function explainMissedReplace(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestedImage> {
   const current = await deps.images.findAny(data.imageKey);
   if (current !== undefined && current.versionId === data.versionId) return resultOf(current);
   await discardUpload(data, deps, 'raced');
   if (current === undefined || current.deletedAt !== null) throw new AppError('IMAGE_NOT_FOUND', 'the image was deleted');
+  if (current.takedown != null) throw new AppError('IMAGE_TAKEN_DOWN', 'the image was taken down');
   if (isExpired(current, (deps.now ?? Date.now)()) || isHidden(current)) throw new AppError('IMAGE_NOT_FOUND', 'the image expired or is hidden');
   throw new AppError('CONFLICT', 'the update key was used by a concurrent replacement');
 }
 
 async function replaceImage(data: Extract<IngestJobData, { kind: 'replace' }>, deps: IngestDeps): Promise<IngestedImage> {
   const before = await deps.images.findAny(data.imageKey);
-  if (before === undefined || before.versionId === data.versionId || before.updateKeyHash !== data.expectedUpdateKeyHash || before.deletedAt !== null) {
+  if (
+    before === undefined ||
+    before.versionId === data.versionId ||
+    before.updateKeyHash !== data.expectedUpdateKeyHash ||
+    before.deletedAt !== null ||
+    before.takedown != null
+  ) {
     return explainMissedReplace(data, deps);
   }
-  const { bytes, image } = await validatedUpload(data, deps);
-  const next = versionFields(data, bytes, image);
+  const next = versionFields(data, await validatedUpload(data, deps));
   const previous = await deps.images.replaceVersion(data.imageKey, data.expectedUpdateKeyHash, next, new Date((deps.now ?? Date.now)()));
   if (previous === undefined) return explainMissedReplace(data, deps);
   if (previous.objectKey !== data.objectKey) {

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
 
   const registry = createRegistry('ingest');
   const backends = connectBackends(config, log, registry);
-  const { images, objects, queueConnection, reapQueue } = backends;
+  const { images, blocklist, objects, queueConnection, reapQueue } = backends;
 
   const deps: IngestDeps = {
     images,
@@ -26,6 +26,8 @@ async function main(): Promise<void> {
     reapQueue,
     limits: { maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, maxImageSide: config.maxImageSide },
     supersededReapDelayMs: config.supersededReapDelayMs,
+    blocklist,
+    perceptualMatchDistance: config.perceptualMatchDistance,
   };
   const worker = createWorker<IngestJobData, IngestJobResult, typeof INGEST_QUEUE>(
     INGEST_QUEUE,

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ImageRepository, connectDatabase } from '@imagehost/db';
+import { BlocklistRepository, ImageRepository, connectDatabase } from '@imagehost/db';
+import { perceptualHash } from '@imagehost/image-format';
+import sharp from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { createReapQueue, type IngestJobData, type ReapQueue } from '@imagehost/jobs';
 import { generateImageKey, generateVersionId, hashCapabilityKey, generateCapabilityKey, objectKeyFor } from '@imagehost/keys';
@@ -17,14 +19,24 @@ let deps: IngestDeps;
 let reapQueue: ReapQueue;
 let objects: ObjectStore;
 let images: ImageRepository;
+let blocklist: BlocklistRepository;
 
 beforeAll(async () => {
   connection = connectDatabase({ url: settings.mongoUrl, dbName: uniqueName('ingest') });
   images = new ImageRepository(connection);
+  blocklist = new BlocklistRepository(connection);
   objects = new ObjectStore({ ...settings.s3, bucket: uniqueName('ingest') });
   reapQueue = createReapQueue({ redis: { kind: 'server', url: settings.redisUrl }, prefix: uniqueName('q') });
-  await Promise.all([images.prepare(), objects.ensureBucket()]);
-  deps = { images, objects, reapQueue, limits: { maxUploadBytes: 1_000_000, maxImagePixels: 40_000_000, maxImageSide: 32_767 }, supersededReapDelayMs: 0 };
+  await Promise.all([images.prepare(), blocklist.prepare(), objects.ensureBucket()]);
+  deps = {
+    images,
+    objects,
+    reapQueue,
+    limits: { maxUploadBytes: 1_000_000, maxImagePixels: 40_000_000, maxImageSide: 32_767 },
+    supersededReapDelayMs: 0,
+    blocklist,
+    perceptualMatchDistance: 6,
+  };
 });
 
 afterAll(async () => {
@@ -36,7 +48,7 @@ afterAll(async () => {
   await connection.close();
 });
 
-async function uploaded(bytes: Buffer): Promise<IngestJobData> {
+async function uploaded(bytes: Buffer, uploadedSha256?: string): Promise<IngestJobData> {
   const imageKey = generateImageKey();
   const versionId = generateVersionId();
   const objectKey = objectKeyFor(imageKey, versionId);
@@ -49,7 +61,18 @@ async function uploaded(bytes: Buffer): Promise<IngestJobData> {
     deleteKeyHash: hashCapabilityKey(generateCapabilityKey()),
     updateKeyHash: hashCapabilityKey(generateCapabilityKey()),
     acceptedAt: Date.now(),
+    ...(uploadedSha256 === undefined ? {} : { uploadedSha256 }),
   };
+}
+
+function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function expectRefusedAndDiscarded(job: IngestJobData, code: string): Promise<void> {
+  await expect(ingestImage(job, deps)).rejects.toMatchObject({ code, retryable: false });
+  const reapJobs = await reapQueue.getJobs(['waiting']);
+  expect(reapJobs.map((j) => j.data)).toContainEqual({ target: 'object', objectKey: job.objectKey, reason: job.kind === 'create' ? 'refused' : 'raced' });
 }
 
 describe('ingestImage', () => {
@@ -97,5 +120,59 @@ describe('ingestImage', () => {
     expect(error).toBeInstanceOf(AppError);
     expect(error).toMatchObject({ code: 'IMAGE_TOO_LARGE' });
     expect(await images.findAny(job.imageKey)).toBeUndefined();
+  });
+
+  it('records what a takedown blocks: the SHA-256 as uploaded and the perceptual hash', async () => {
+    const jpeg = await fixtures.scene(3, 160, 120);
+    const job = await uploaded(jpeg, 'f'.repeat(64));
+    await ingestImage(job, deps);
+    expect(await images.findAny(job.imageKey)).toMatchObject({ sha256: sha256Of(jpeg), uploadedSha256: 'f'.repeat(64), perceptualHash: await perceptualHash(jpeg) });
+    const older = await uploaded(await fixtures.rgbPng());
+    await ingestImage(older, deps);
+    // A producer that sent no digest of its own: nothing was stripped, so the stored bytes are the uploaded ones.
+    expect((await images.findAny(older.imageKey))?.uploadedSha256).toBe((await images.findAny(older.imageKey))?.sha256);
+  });
+});
+
+describe('ingestImage and the blocklist', () => {
+  const base = { imageKey: null, reason: 'legal', note: '', createdAt: new Date() };
+
+  it('refuses bytes whose SHA-256, stored or as uploaded, is blocked: no record, the object discarded', async () => {
+    const png = await fixtures.rgbPng(30, 20);
+    await blocklist.add([{ ...base, kind: 'sha256', hash: sha256Of(png) }]);
+    const job = await uploaded(png);
+    await expectRefusedAndDiscarded(job, 'CONTENT_BLOCKED');
+    expect(await images.findAny(job.imageKey)).toBeUndefined();
+
+    const other = await fixtures.rgbPng(31, 20);
+    const asUploaded = 'c'.repeat(64);
+    await blocklist.add([{ ...base, kind: 'sha256', hash: asUploaded }]);
+    const stripped = await uploaded(other, asUploaded);
+    await expectRefusedAndDiscarded(stripped, 'CONTENT_BLOCKED');
+  });
+
+  it('refuses a re-encoded or resized copy of a blocked picture, and takes an unrelated one', async () => {
+    const original = await fixtures.scene(11);
+    await blocklist.add([{ ...base, kind: 'perceptual', hash: await perceptualHash(original) }]);
+    for (const copy of [await sharp(original).jpeg({ quality: 35 }).toBuffer(), await sharp(original).resize(300).png().toBuffer()]) {
+      const job = await uploaded(copy);
+      await expectRefusedAndDiscarded(job, 'CONTENT_BLOCKED');
+      expect(await images.findAny(job.imageKey)).toBeUndefined();
+    }
+    const unrelated = await uploaded(await fixtures.scene(12));
+    expect((await ingestImage(unrelated, deps)).imageKey).toBe(unrelated.imageKey);
+  });
+
+  it('refuses a replacement of a taken-down image, whoever holds the key, and discards it', async () => {
+    const first = await uploaded(await fixtures.scene(21, 100, 80));
+    await ingestImage(first, deps);
+    const at = new Date();
+    await images.takeDown(first.imageKey, { reason: 'abuse', note: '', at, retainUntil: new Date(at.getTime() + 60_000), requestId: 'r' });
+    const versionId = generateVersionId();
+    const objectKey = objectKeyFor(first.imageKey, versionId);
+    await objects.putObject(objectKey, await fixtures.scene(22, 100, 80), 'image/jpeg');
+    const replace: IngestJobData = { ...first, kind: 'replace', versionId, objectKey, expectedUpdateKeyHash: first.updateKeyHash };
+    await expectRefusedAndDiscarded(replace, 'IMAGE_TAKEN_DOWN');
+    expect((await images.findAny(first.imageKey))?.versionId).toBe(first.versionId);
   });
 });

@@ -9,10 +9,11 @@ import {
   type IngestQueue,
   type ReapJobResult,
 } from '@imagehost/jobs';
-import { IMAGE_OBJECTS_PREFIX, parseObjectKey } from '@imagehost/keys';
+import { IMAGE_OBJECTS_PREFIX, QUARANTINE_OBJECTS_PREFIX, parseObjectKey, parseQuarantineKey, quarantineKeyFor } from '@imagehost/keys';
 import type { Logger } from '@imagehost/logging';
 import type { ObjectStore } from '@imagehost/storage';
 import { purgeImage } from './purge-image.handler.js';
+import { purgeTakedown } from './purge-takedown.handler.js';
 
 export interface SweepDeps {
   readonly images: ImageRepository;
@@ -82,17 +83,55 @@ async function reingest(deps: SweepDeps, job: IngestJobData): Promise<void> {
 }
 
 /**
+ * Removes quarantined objects older than the grace period whose image is no longer taken down
+ * (restored, or purged by a sweep killed halfway): quarantine holds nothing unaccounted for.
+ */
+async function sweepQuarantine(deps: SweepDeps, cutoff: Date, batch: number, stop?: AbortSignal): Promise<number> {
+  let removed = 0;
+  for await (const page of deps.objects.listObjectPages(QUARANTINE_OBJECTS_PREFIX, batch)) {
+    stop?.throwIfAborted();
+    const old = page.flatMap((object) => {
+      const parsed = object.lastModified < cutoff ? parseQuarantineKey(object.key) : undefined;
+      return parsed === undefined ? [] : [{ key: object.key, imageKey: parsed.imageKey }];
+    });
+    if (old.length === 0) continue;
+    const records = await deps.images.findMany([...new Set(old.map((object) => object.imageKey))]);
+    for (const object of old) {
+      if (records.get(object.imageKey)?.takedown != null) continue;
+      await deps.objects.removeObject(object.key);
+      removed += 1;
+    }
+  }
+  return removed;
+}
+
+/**
  * Finds what lost jobs left behind, older than the grace period: tombstones not
  * yet purged, version objects no record points to (refused, abandoned or superseded uploads)
- * and unfinished multipart uploads. Works a batch at a time, and stops between batches once
- * `stop` aborts (its reason is thrown).
+ * and unfinished multipart uploads. Also purges takedowns whose retention is over, moves to
+ * quarantine any version of a taken-down image still in the served location (a takedown that
+ * failed halfway), and removes quarantined objects no takedown accounts for. Works a batch
+ * at a time, and stops between batches once `stop` aborts (its reason is thrown).
  */
 export async function sweep(deps: SweepDeps, stop?: AbortSignal): Promise<ReapJobResult> {
-  const cutoff = new Date((deps.now ?? Date.now)() - deps.graceMs);
+  const now = new Date((deps.now ?? Date.now)());
+  const cutoff = new Date(now.getTime() - deps.graceMs);
   let removedObjects = 0;
   let removedRecords = 0;
   let reingested = 0;
+  let quarantined = 0;
   const batch = deps.batchSize ?? DEFAULT_BATCH;
+
+  for (;;) {
+    stop?.throwIfAborted();
+    const expired = await deps.images.findExpiredTakedowns(now, batch);
+    for (const imageKey of expired) {
+      const purged = await purgeTakedown(imageKey, now, deps);
+      removedObjects += purged.removedObjects;
+      removedRecords += purged.removedRecords;
+    }
+    if (expired.length < batch) break;
+  }
 
   for (;;) {
     stop?.throwIfAborted();
@@ -125,6 +164,11 @@ export async function sweep(deps: SweepDeps, stop?: AbortSignal): Promise<ReapJo
     const records = await deps.images.findMany([...new Set(candidates.map((c) => c.imageKey))]);
     for (const candidate of candidates) {
       const record = records.get(candidate.imageKey);
+      if (record?.takedown != null) {
+        // Evidence, whichever version it is: kept with the takedown, never served.
+        if (await deps.objects.moveObject(candidate.key, quarantineKeyFor(candidate.imageKey, candidate.versionId))) quarantined += 1;
+        continue;
+      }
       if (orphanAction(candidate.versionId, record, undefined, candidate.earlier) === 'keep') continue;
       const metadata = await deps.objects.objectMetadata(candidate.key);
       if (metadata === undefined) continue;
@@ -139,7 +183,8 @@ export async function sweep(deps: SweepDeps, stop?: AbortSignal): Promise<ReapJo
     }
   }
 
+  removedObjects += await sweepQuarantine(deps, cutoff, batch, stop);
   stop?.throwIfAborted();
   removedObjects += await deps.objects.abortIncompleteUploads(IMAGE_OBJECTS_PREFIX);
-  return { removedObjects, removedRecords, reingested };
+  return { removedObjects, removedRecords, reingested, quarantined };
 }

@@ -65,7 +65,7 @@ afterAll(async () => {
 describe('sweep', () => {
   it('removes orphaned versions over several pages and leaves what is not an image version', async () => {
     const result = await sweep(deps);
-    expect(result).toEqual({ removedObjects: orphans.length, removedRecords: 0, reingested: 0 });
+    expect(result).toEqual({ removedObjects: orphans.length, removedRecords: 0, reingested: 0, quarantined: 0 });
     expect(await objects.listObjectKeys('images/')).toEqual([NOT_A_VERSION]);
   });
 

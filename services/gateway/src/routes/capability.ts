@@ -6,14 +6,20 @@ export function imageNotFound(): AppError {
   return new AppError('IMAGE_NOT_FOUND', 'no image has this key');
 }
 
+export function imageTakenDown(): AppError {
+  return new AppError('IMAGE_TAKEN_DOWN', 'this image was taken down by the operator');
+}
+
 /**
- * The image as readers see it, or 404. Malformed and absurdly long keys are simply unknown:
- * no database round trip.
+ * The image as readers see it: 404 when unknown or deleted, 451 when taken down (for every
+ * method, keys or not: the uploader cannot put it back). Malformed and absurdly long keys are
+ * simply unknown: no database round trip.
  */
 export async function findLiveImage(images: Pick<ImageRepository, 'findLive'>, imageKey: string): Promise<ImageRecord> {
   if (!isImageKey(imageKey)) throw imageNotFound();
   const record = await images.findLive(imageKey);
   if (record === undefined) throw imageNotFound();
+  if (record.takedown != null) throw imageTakenDown();
   return record;
 }
 
@@ -31,7 +37,7 @@ export function presentedKey(header: string | string[] | undefined, field: unkno
 
 /**
  * The live image whose key hash matches `hashOf(record)`: 404 when the image is unknown or
- * deleted, 403 when the key is wrong. A check before work, not the decision: the decision is
+ * deleted, 451 when taken down, 403 when the key is wrong. A check before work, not the decision: the decision is
  * the compare-and-set that later writes.
  */
 export async function imageUnlockedBy(

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '@imagehost/errors';
 import type { ImageRepository } from '@imagehost/db';
 import { hashCapabilityKey, isCapabilityKey, isImageKey } from '@imagehost/keys';
-import { imageNotFound, presentedKey } from './capability.js';
+import { findLiveImage, imageNotFound, presentedKey } from './capability.js';
 import { ANY_ROUTE_RESPONSES, IMAGE_KEY_PARAMS, KEY_RESPONSES, errorResponse } from './schemas.js';
 
 /** Purges of deleted images, carried out later by the reaper (the `reap` queue in production). */
@@ -67,8 +67,8 @@ export async function deleteRoutes(app: FastifyInstance, deps: DeleteDeps): Prom
     const key = presentedKey(request.headers['x-delete-key'], field, DELETE_KEY_FIELD);
     const deleted = isCapabilityKey(key) && (await deps.images.markDeleted(imageKey, hashCapabilityKey(key), new Date(deps.clock())));
     if (!deleted) {
-      const record = await deps.images.findLive(imageKey);
-      if (record === undefined) throw imageNotFound();
+      // Why not: unknown or deleted (404), taken down (451), or the wrong key (403).
+      await findLiveImage(deps.images, imageKey);
       throw new AppError('KEY_INVALID', 'the key does not match this image');
     }
     // Queued without holding the answer: the deletion stands either way (reads already give

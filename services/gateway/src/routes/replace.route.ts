@@ -45,6 +45,7 @@ const replaceSchema = {
       RATE_LIMIT_HEADERS,
     ),
     409: errorResponse('The update key was used by a concurrent replacement'),
+    451: errorResponse('An operator took the image down (IMAGE_TAKEN_DOWN), or the new bytes match content taken down (CONTENT_BLOCKED); nothing changed'),
   },
 };
 

@@ -119,8 +119,12 @@ export const UPLOAD_RESPONSES = {
     'Too many uploads from this client: per minute (RATE_LIMITED), or in progress at once (TOO_MANY_UPLOADS_IN_PROGRESS, Retry-After only)',
     RATE_LIMIT_HEADERS,
   ),
+  451: errorResponse('The bytes or the picture match content an operator took down (CONTENT_BLOCKED): nothing was stored'),
   503: errorResponse('Too many uploads in flight, or a backend is unavailable: nothing was stored', retryAfter),
 } as const;
+
+/** Every method on an image an operator took down answers this, whatever key it carries. */
+export const TAKEN_DOWN_RESPONSE = errorResponse('An operator took the image down (IMAGE_TAKEN_DOWN); its keys no longer work');
 
 /** The key given to PATCH and DELETE: its absence, its mismatch, and the limit on failed keys. */
 export const KEY_RESPONSES = {
@@ -128,6 +132,7 @@ export const KEY_RESPONSES = {
   403: errorResponse(`The key does not match this image (KEY_INVALID), or ${ORIGIN_REFUSED.charAt(0).toLowerCase()}${ORIGIN_REFUSED.slice(1)}; nothing changed`),
   404: errorResponse('Unknown, deleted or malformed image key'),
   429: errorResponse('Too many refused keys from this client', RATE_LIMIT_HEADERS),
+  451: TAKEN_DOWN_RESPONSE,
 } as const;
 
 /**

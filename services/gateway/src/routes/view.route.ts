@@ -7,7 +7,7 @@ import { ifNoneMatchMatches, ifRangeAllows, notModifiedSince } from '../reads/co
 import { parseRange } from '../reads/range.js';
 import { findLiveImage, imageNotFound } from './capability.js';
 import type { VersionCache } from '../reads/version-cache.js';
-import { ANY_ROUTE_RESPONSES, IMAGE_KEY_PARAMS, errorResponse } from './schemas.js';
+import { ANY_ROUTE_RESPONSES, IMAGE_KEY_PARAMS, TAKEN_DOWN_RESPONSE, errorResponse } from './schemas.js';
 
 export interface ViewDeps {
   readonly metrics: GatewayMetrics;
@@ -62,6 +62,7 @@ function viewSchema(withBody: boolean) {
       304: { description: 'Not modified (If-None-Match, or If-Modified-Since without it)', headers: representationHeaders, type: 'null' },
       ...ANY_ROUTE_RESPONSES,
       404: errorResponse('Unknown, deleted, malformed or absurdly long key'),
+      451: TAKEN_DOWN_RESPONSE,
       416: errorResponse('The range lies wholly outside the image', { 'Content-Range': { type: 'string', description: 'bytes */size' } }),
       503: errorResponse('A backend is unavailable'),
     },

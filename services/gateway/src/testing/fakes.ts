@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { isExpired, isHidden, type ImageRecord, type NewReport, type OpenOutcome } from '@imagehost/db';
+import { isExpired, isHidden, type BlocklistEntry, type BlocklistQuery, type ImageRecord, type NewBlocklistEntry, type NewReport, type OpenOutcome, type ReportRecord, type ReportRepository, type ReportStatus, type Takedown } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
 import { validateImage, type ImageLimits } from '@imagehost/image-format/validate';
 import type { IngestJobData, IngestJobResult } from '@imagehost/jobs';
@@ -34,6 +34,13 @@ export class FakeImages implements ImageRecords {
     return record?.deletedAt === null ? { ...record } : undefined;
   }
 
+  /** The record whatever its state (the admin API's view). */
+  async findAny(imageKey: string): Promise<ImageRecord | undefined> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    return record === undefined ? undefined : { ...record };
+  }
+
   async findLiveMany(imageKeys: readonly string[]): Promise<Map<string, ImageRecord>> {
     this.answer();
     const found = new Map<string, ImageRecord>();
@@ -47,9 +54,26 @@ export class FakeImages implements ImageRecords {
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
     this.answer();
     const record = this.records.get(imageKey);
-    // As the repository's condition: an expired or hidden image's keys no longer work.
-    if (record === undefined || record.deletedAt !== null || record.deleteKeyHash !== deleteKeyHash || isExpired(record, at.getTime()) || isHidden(record)) return false;
+    // As the repository's condition: a taken-down, expired or hidden image's keys no longer work.
+    if (
+      record === undefined ||
+      record.deletedAt !== null ||
+      record.takedown != null ||
+      record.deleteKeyHash !== deleteKeyHash ||
+      isExpired(record, at.getTime()) ||
+      isHidden(record)
+    ) {
+      return false;
+    }
     this.records.set(imageKey, { ...record, deletedAt: at });
+    return true;
+  }
+
+  async unhide(imageKey: string): Promise<boolean> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || !isHidden(record)) return false;
+    this.records.set(imageKey, { ...record, hiddenAt: null });
     return true;
   }
 
@@ -59,6 +83,23 @@ export class FakeImages implements ImageRecords {
     if (record === undefined || record.deletedAt !== null || isHidden(record)) return false;
     this.records.set(imageKey, { ...record, hiddenAt: at });
     return true;
+  }
+
+  async takeDown(imageKey: string, takedown: Takedown): Promise<ImageRecord | undefined> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || record.deletedAt !== null || record.takedown != null) return undefined;
+    const down = { ...record, takedown };
+    this.records.set(imageKey, down);
+    return { ...down };
+  }
+
+  async liftTakedown(imageKey: string, at: Date): Promise<ImageRecord | undefined> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || record.deletedAt !== null || record.takedown == null || record.takedown.retainUntil <= at) return undefined;
+    this.records.set(imageKey, { ...record, takedown: null });
+    return { ...record };
   }
 
   /** What the ingest worker writes: a new image, unless the key is taken. */
@@ -73,7 +114,7 @@ export class FakeImages implements ImageRecords {
   replaceVersion(imageKey: string, expected: string, next: Partial<ImageRecord>): ImageRecord | undefined {
     this.answer();
     const record = this.records.get(imageKey);
-    if (record === undefined || record.deletedAt !== null || record.updateKeyHash !== expected) return undefined;
+    if (record === undefined || record.deletedAt !== null || record.takedown != null || record.updateKeyHash !== expected) return undefined;
     this.records.set(imageKey, { ...record, ...next });
     return record;
   }
@@ -108,6 +149,25 @@ export class FakeObjects implements ObjectStore {
     this.objects.delete(key);
   }
 
+  async copyObject(sourceKey: string, targetKey: string): Promise<boolean> {
+    this.answer();
+    const stored = this.objects.get(sourceKey);
+    if (stored === undefined) return false;
+    this.objects.set(targetKey, { ...stored, bytes: Buffer.from(stored.bytes) });
+    return true;
+  }
+
+  async moveObject(sourceKey: string, targetKey: string): Promise<boolean> {
+    if (!(await this.copyObject(sourceKey, targetKey))) return false;
+    await this.removeObject(sourceKey);
+    return true;
+  }
+
+  async listObjectKeys(prefix = ''): Promise<string[]> {
+    this.answer();
+    return [...this.objects.keys()].filter((key) => key.startsWith(prefix)).sort();
+  }
+
   async readObject(key: string, maxBytes: number): Promise<Buffer | undefined> {
     this.answer();
     this.reads.push(key);
@@ -136,7 +196,7 @@ export class FakeObjects implements ObjectStore {
  * report is opened or found already open (the unique index decides that in production), how
  * many open reporters an image has, or an outage.
  */
-export class FakeReports implements NonNullable<GatewayDeps['reports']> {
+export class FakeReports implements Pick<ReportRepository, 'open' | 'countOpen' | 'list' | 'findById' | 'resolveOpen'> {
   /** Every report the route handed in, in order. */
   readonly handedIn: NewReport[] = [];
   /** What `open` answers next (default: opened). */
@@ -155,6 +215,88 @@ export class FakeReports implements NonNullable<GatewayDeps['reports']> {
   async countOpen(): Promise<number> {
     if (this.down) throw outage('MongoDB');
     return this.openReporters;
+  }
+
+  /** What `list` answers (the queue as the repository would page it), and the calls it got. */
+  page: ReportRecord[] = [];
+  readonly listed: { status: ReportStatus; limit: number; after: string | undefined }[] = [];
+
+  async list(status: ReportStatus, limit: number, after?: string): Promise<ReportRecord[]> {
+    if (this.down) throw outage('MongoDB');
+    this.listed.push({ status, limit, after });
+    return this.page.map((report) => ({ ...report }));
+  }
+
+  /** What `findById` answers, by id. */
+  readonly byId = new Map<string, ReportRecord>();
+
+  async findById(reportId: string): Promise<ReportRecord | undefined> {
+    if (this.down) throw outage('MongoDB');
+    const found = this.byId.get(reportId);
+    return found === undefined ? undefined : { ...found };
+  }
+
+  /** What `resolveOpen` answers (how many it resolved), and the calls it got. */
+  resolvedCount = 1;
+  readonly resolutions: { imageKey: string; status: string; at: Date; note: string | null }[] = [];
+
+  async resolveOpen(imageKey: string, status: Exclude<ReportStatus, 'open'>, at: Date, note: string | null): Promise<number> {
+    if (this.down) throw outage('MongoDB');
+    this.resolutions.push({ imageKey, status, at, note });
+    return this.resolvedCount;
+  }
+}
+
+/** The content blocklist (MongoDB in production): entries by id, found by their hashes. */
+export class FakeBlocklist {
+  readonly entries = new Map<string, BlocklistEntry>();
+  /** While set, every call fails as the repository does while MongoDB is away. */
+  down = false;
+
+  async findCandidates(query: BlocklistQuery): Promise<BlocklistEntry[]> {
+    this.answer();
+    // Exact and identical perceptual hashes only: the band lookup itself is the repository's (tested on MongoDB).
+    return [...this.entries.values()].filter((entry) => query.sha256s.includes(entry.hash) || entry.hash === query.perceptual?.hash);
+  }
+
+  async add(entries: readonly NewBlocklistEntry[]): Promise<BlocklistEntry[]> {
+    this.answer();
+    const added: BlocklistEntry[] = [];
+    for (const entry of entries) {
+      const id = `${entry.kind}:${entry.hash}:${entry.imageKey ?? '-'}`;
+      if (this.entries.has(id)) continue;
+      const stored = { _id: id, ...entry, terms: [] };
+      this.entries.set(id, stored);
+      added.push(stored);
+    }
+    return added;
+  }
+
+  async list(limit: number, after?: string): Promise<BlocklistEntry[]> {
+    this.answer();
+    return [...this.entries.values()]
+      .filter((entry) => after === undefined || entry._id > after)
+      .sort((a, b) => (a._id < b._id ? -1 : 1))
+      .slice(0, limit);
+  }
+
+  async removeHash(hash: string): Promise<number> {
+    return this.removeWhere((entry) => entry.hash === hash);
+  }
+
+  async removeForImage(imageKey: string): Promise<number> {
+    return this.removeWhere((entry) => entry.imageKey === imageKey);
+  }
+
+  private removeWhere(matches: (entry: BlocklistEntry) => boolean): number {
+    this.answer();
+    const ids = [...this.entries.values()].filter(matches).map((entry) => entry._id);
+    for (const id of ids) this.entries.delete(id);
+    return ids.length;
+  }
+
+  private answer(): void {
+    if (this.down) throw outage('MongoDB');
   }
 }
 

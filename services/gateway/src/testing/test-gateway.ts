@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { loadGatewayConfig, loadIngestConfig } from '@imagehost/config';
 import { buildApp } from '../app.js';
 import { createGatewayMetrics } from '../metrics.js';
-import { FakeImages, FakeIngest, FakeObjects, FakePurges, FakeReports } from './fakes.js';
+import { FakeBlocklist, FakeImages, FakeIngest, FakeObjects, FakePurges, FakeReports } from './fakes.js';
 import { OpenApiConformance, type OpenApiDocument } from './openapi-conformance.js';
 
 // The gateway built in-process over fakes, for route tests through `app.inject()`: no port,
@@ -39,6 +39,7 @@ export interface TestGateway {
   readonly app: FastifyInstance;
   readonly images: FakeImages;
   readonly objects: FakeObjects;
+  readonly blocklist: FakeBlocklist;
   readonly ingest: FakeIngest;
   readonly purges: FakePurges;
   readonly reports: FakeReports;
@@ -80,9 +81,10 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
   const ingest = new FakeIngest(images, objects, { maxImagePixels, maxImageSide });
   const purges = new FakePurges();
   const reports = new FakeReports();
+  const blocklist = new FakeBlocklist();
   const time = { now: TEST_START_MS };
   const registry = new Registry();
-  const app = await buildApp(config, { images, reports, objects, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
+  const app = await buildApp(config, { images, reports, objects, blocklist, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
   await app.ready();
   const conformance = new OpenApiConformance(app.swagger() as OpenApiDocument);
   const request = async (options: TestRequest): Promise<LightMyRequestResponse> => {
@@ -95,6 +97,7 @@ export async function startTestGateway(env: Readonly<Record<string, string>> = {
     app,
     images,
     objects,
+    blocklist,
     ingest,
     purges,
     reports,

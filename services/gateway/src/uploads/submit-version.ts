@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BlocklistRepository } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
 import { stripImageMetadata } from '@imagehost/image-format';
 import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyFor } from '@imagehost/keys';
@@ -28,6 +30,8 @@ export interface SubmitDeps {
   readonly metrics: GatewayMetrics;
   readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject'>;
   readonly ingest: IngestQueueClient;
+  /** Taken-down content: an upload with the same bytes is refused (451) before it is stored. */
+  readonly blocklist: Pick<BlocklistRepository, 'findCandidates'>;
   readonly ingestWaitMs: number;
   readonly publicBaseUrl: string | undefined;
   /** Whether identifying metadata is removed from the bytes before they are stored (STRIP_METADATA). */
@@ -41,6 +45,21 @@ export interface SubmitDeps {
 export function publicUrl(request: FastifyRequest, publicBaseUrl: string | undefined, imageKey: string): string {
   const base = publicBaseUrl ?? `${request.protocol}://${request.host}`;
   return `${base}/${imageKey}`;
+}
+
+function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Refuses bytes that are on the blocklist, as uploaded or as they would be stored, before
+ * anything is written. (Re-encoded copies need the pixels: the ingest worker catches those.)
+ */
+async function refuseBlockedBytes(blocklist: SubmitDeps['blocklist'], sha256s: readonly string[]): Promise<void> {
+  const entries = await blocklist.findCandidates({ sha256s });
+  if (entries.some((entry) => entry.kind === 'sha256' && sha256s.includes(entry.hash))) {
+    throw new AppError('CONTENT_BLOCKED', 'this content was taken down and cannot be uploaded again');
+  }
 }
 
 /**
@@ -83,21 +102,27 @@ export async function submitVersion(
   const objectKey = objectKeyFor(imageKey, versionId);
   const deleteKey = generateCapabilityKey();
   const updateKey = generateCapabilityKey();
-  const job: IngestJobData = {
-    ...intent,
-    imageKey,
-    versionId,
-    objectKey,
-    deleteKeyHash: hashCapabilityKey(deleteKey),
-    updateKeyHash: hashCapabilityKey(updateKey),
-    acceptedAt: deps.clock(),
-    requestId: request.id,
-  };
   let stored: { readonly bytes: Buffer; readonly removedBytes: number };
+  let job: IngestJobData;
   try {
+    // Before stripping, which rewrites the bytes in place.
+    const uploadedSha256 = sha256Of(upload.bytes);
     stored = deps.stripMetadata ? stripImageMetadata(upload.bytes, upload.contentType) : { bytes: upload.bytes, removedBytes: 0 };
+    const storedSha256 = deps.stripMetadata ? sha256Of(stored.bytes) : uploadedSha256;
+    await refuseBlockedBytes(deps.blocklist, [uploadedSha256, storedSha256]);
+    job = {
+      ...intent,
+      imageKey,
+      versionId,
+      objectKey,
+      deleteKeyHash: hashCapabilityKey(deleteKey),
+      updateKeyHash: hashCapabilityKey(updateKey),
+      acceptedAt: deps.clock(),
+      requestId: request.id,
+      uploadedSha256,
+    };
     // The object carries its job, so the sweep can enqueue it again if Redis loses it.
-    await deps.objects.putObject(objectKey, stored.bytes, upload.contentType, ingestJobMetadata(job));
+    await deps.objects.putObject(objectKey, stored.bytes, upload.contentType, ingestJobMetadata(job), storedSha256);
     deps.metrics.uploadedBytes.inc(stored.bytes.length);
   } finally {
     upload.release();
