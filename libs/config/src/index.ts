@@ -2,6 +2,7 @@ export { ConfigError, loadConfig } from './load-config.js';
 export {
   DEFAULT_MAX_IMAGE_PIXELS,
   DEFAULT_MAX_UPLOAD_BYTES,
+  LIFETIME_CEILING_SECONDS,
   SERVICE_NAMES,
   describeServiceVariables,
   loadGatewayConfig,

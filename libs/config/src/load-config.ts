@@ -35,6 +35,16 @@ export function integer(defaultValue: number, min: number, max: number = Number.
     .default(defaultValue);
 }
 
+/** An integer variable within bounds that may stay unset (the feature it sets is then off). */
+export function optionalInteger(min: number, max: number = Number.MAX_SAFE_INTEGER) {
+  return z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional();
+}
+
 /** A yes/no variable (`true` or `false`), with a default. */
 export function flag(defaultValue: boolean) {
   return z

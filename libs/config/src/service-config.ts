@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, integer, loadConfig, url } from './load-config.js';
+import { flag, integer, loadConfig, optionalInteger, url } from './load-config.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -8,6 +8,8 @@ const MiB = 1024 * 1024;
  * MAX_OBJECT_BYTES (64 MiB), so one upload stays well inside the default memory budget.
  */
 const MAX_UPLOAD_BYTES_CEILING = 64 * MiB;
+/** The longest lifetime an image can be given, in seconds (100 years): far enough to mean "kept". */
+export const LIFETIME_CEILING_SECONDS = 100 * 365 * 24 * 3600;
 
 /** Defaults of the limits in the contract, shared by the gateway and the ingest worker. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 10 * MiB;
@@ -189,6 +191,10 @@ const gatewaySchema = z
     QUEUE_DASHBOARD_CREDENTIALS: z.string().regex(/^[^:]+:.{12,}$/, 'must be user:password with a password of 12 or more characters').optional(),
     STRIP_METADATA: flag(true),
     IDEMPOTENCY_TTL_MS: integer(24 * 3600_000, 1000, 7 * 24 * 3600_000),
+    MAX_IMAGE_LIFETIME: optionalInteger(1, LIFETIME_CEILING_SECONDS),
+    DEFAULT_IMAGE_LIFETIME: optionalInteger(1, LIFETIME_CEILING_SECONDS),
+    REPORT_RATE_LIMIT: integer(10, 0),
+    REPORT_HIDE_THRESHOLD: integer(0, 0, 1_000_000),
     // The admin API: off unless a token is set. Loopback by default, so only a port-forward
     // (or an operator who opens it on purpose) reaches it, never the public.
     ADMIN_TOKEN: z.string().regex(/^[\x21-\x7e]{32,}$/, 'must be 32 or more printable ASCII characters without spaces (a bearer token)').optional(),
@@ -198,6 +204,10 @@ const gatewaySchema = z
     TAKEDOWN_RETENTION_MS: integer(90 * 24 * 3600_000, 1000, 10 * 365 * 24 * 3600_000),
   })
   .superRefine(checkRedisTopology)
+  .refine((env) => env.DEFAULT_IMAGE_LIFETIME === undefined || env.MAX_IMAGE_LIFETIME === undefined || env.DEFAULT_IMAGE_LIFETIME <= env.MAX_IMAGE_LIFETIME, {
+    path: ['DEFAULT_IMAGE_LIFETIME'],
+    message: 'must not exceed MAX_IMAGE_LIFETIME',
+  })
   .refine((env) => env.UPLOAD_MEMORY_BUDGET_BYTES >= env.MAX_UPLOAD_BYTES, {
     path: ['UPLOAD_MEMORY_BUDGET_BYTES'],
     message: 'must be at least MAX_UPLOAD_BYTES, or no upload of the largest allowed size could ever be taken',
@@ -250,7 +260,16 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
       uploadsPerMinute: parsed.UPLOAD_RATE_LIMIT,
       /** Wrong or missing keys per client per 10 minutes; 0 disables. */
       keyFailuresPer10Minutes: parsed.KEY_FAILURE_RATE_LIMIT,
+      /** Abuse reports per client per hour; 0 disables. */
+      reportsPerHour: parsed.REPORT_RATE_LIMIT,
     },
+    /**
+     * How long images live, in seconds: the most a client may ask for (`undefined`: no cap,
+     * "never" allowed) and what an upload that asks nothing gets (`undefined`: kept until deleted).
+     */
+    lifetime: { maxSeconds: parsed.MAX_IMAGE_LIFETIME, defaultSeconds: parsed.DEFAULT_IMAGE_LIFETIME ?? parsed.MAX_IMAGE_LIFETIME },
+    /** Distinct clients with an open report on an image that hide it until an operator decides; 0: never hidden automatically. */
+    reportHideThreshold: parsed.REPORT_HIDE_THRESHOLD,
     /** Proxies whose X-Forwarded-For is believed (addresses, CIDRs, or a hop count); none by default. */
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     queueDashboardCredentials: parsed.QUEUE_DASHBOARD_CREDENTIALS,
@@ -318,6 +337,7 @@ const reaperSchema = z.object({
   REAP_CONCURRENCY: integer(4, 1, 64),
   SWEEP_INTERVAL_MS: integer(5 * 60_000, 1000, 24 * 3600_000),
   SWEEP_GRACE_MS: integer(15 * 60_000, 1000, 7 * 24 * 3600_000),
+  EXPIRY_SWEEP_INTERVAL_MS: integer(30_000, 1000, 3600_000),
   ...workerVariables,
 }).superRefine(checkRedisTopology);
 
@@ -328,6 +348,8 @@ export function loadReaperConfig(env: Readonly<Record<string, string | undefined
     sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
     /** What the sweep leaves alone: anything younger than this may still be in flight. */
     sweepGraceMs: parsed.SWEEP_GRACE_MS,
+    /** One purge of expired images per interval across all reapers. */
+    expirySweepIntervalMs: parsed.EXPIRY_SWEEP_INTERVAL_MS,
   }));
 }
 export type ReaperConfig = ReturnType<typeof loadReaperConfig>;

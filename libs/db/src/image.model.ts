@@ -39,10 +39,27 @@ export interface ImageRecord {
   updatedAt: Date;
   /** Set when the image is deleted; reads treat it as gone from that moment. */
   deletedAt: Date | null;
+  /**
+   * When the image expires: from then on it is gone for the public, before the reaper purges
+   * it. `null` (or absent, in records older than expiry) for never.
+   */
+  expiresAt?: Date | null;
+  /** Set while the image is hidden for review after abuse reports: gone for the public until an operator decides. */
+  hiddenAt?: Date | null;
   /** SHA-256 of the bytes as uploaded, before metadata stripping; absent on older records. */
   uploadedSha256?: string;
   /** 64-bit dHash of the decoded picture (16 hex digits), for the blocklist; absent on older records. */
   perceptualHash?: string;
   /** Set while the image is taken down; absent or null otherwise (a missing field matches `null` in queries). */
   takedown?: Takedown | null;
+}
+
+/** Whether the image has expired at `nowMs` (ms since the epoch): from that moment it is gone for the public. */
+export function isExpired(record: Pick<ImageRecord, 'expiresAt'>, nowMs: number): boolean {
+  return record.expiresAt !== undefined && record.expiresAt !== null && record.expiresAt.getTime() <= nowMs;
+}
+
+/** Whether the image is hidden for review after abuse reports. */
+export function isHidden(record: Pick<ImageRecord, 'hiddenAt'>): boolean {
+  return record.hiddenAt !== undefined && record.hiddenAt !== null;
 }

@@ -51,6 +51,14 @@ export function connectDatabase(settings: DatabaseSettings): Connection {
   });
 }
 
+/**
+ * Matches images the public may still act on at `at`: not expired (no expiry, or a later one)
+ * and not hidden. `null` also matches a field a record older than these states lacks.
+ */
+function publicAt(at: Date): Record<string, unknown> {
+  return { hiddenAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: at } }] };
+}
+
 /** Keys in one `_id: {$in}` query. */
 const KEYS_PER_FIND = 1000;
 
@@ -86,6 +94,8 @@ export class ImageRepository {
     await this.call('createIndexes', () => this.images().createIndex({ deletedAt: 1 }));
     // The sweep's query for takedowns whose retention is over.
     await this.call('createIndexes', () => this.images().createIndex({ 'takedown.retainUntil': 1 }));
+    // The expiry sweep's scan: the images whose expiry has passed, oldest first.
+    await this.call('createIndexes', () => this.images().createIndex({ expiresAt: 1 }));
   }
 
   /** The driver's database handle, once the connection is open. */
@@ -151,19 +161,20 @@ export class ImageRepository {
 
   /**
    * Switches the image to a new version and new key hashes, only while its update key still
-   * hashes to `expectedUpdateKeyHash` and it is neither deleted nor taken down. Returns the
-   * record as it was before (to reap its superseded object), or `undefined` when the
-   * condition failed.
+   * hashes to `expectedUpdateKeyHash`, it is neither deleted nor taken down, and at `at`
+   * neither expired nor hidden (an expired image never comes back). Returns the record as it
+   * was before (to reap its superseded object), or `undefined` when the condition failed.
    */
   async replaceVersion(
     imageKey: string,
     expectedUpdateKeyHash: string,
     next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'> &
-      Pick<ImageRecord, 'uploadedSha256' | 'perceptualHash'>,
+      Pick<ImageRecord, 'uploadedSha256' | 'perceptualHash' | 'expiresAt'>,
+    at: Date,
   ): Promise<ImageRecord | undefined> {
     const previous = await this.call('replaceVersion', () =>
       this.images().findOneAndUpdate(
-        { _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null, takedown: null },
+        { _id: imageKey, updateKeyHash: expectedUpdateKeyHash, deletedAt: null, takedown: null, ...publicAt(at) },
         { $set: next },
         { returnDocument: 'before' },
       ),
@@ -172,13 +183,14 @@ export class ImageRepository {
   }
 
   /**
-   * Marks the image deleted, only while its delete key still hashes to `deleteKeyHash` and it
-   * is neither deleted already nor taken down (the uploader cannot destroy what an operator
-   * quarantined). True when this call deleted it.
+   * Marks the image deleted, only while its delete key still hashes to `deleteKeyHash`, it is
+   * neither deleted already nor taken down (the uploader cannot destroy what an operator
+   * quarantined), and at `at` neither expired nor hidden (both are gone for the public, keys
+   * included). True when this call deleted it.
    */
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
     const result = await this.call('markDeleted', () =>
-      this.images().updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null, takedown: null }, { $set: { deletedAt: at } }),
+      this.images().updateOne({ _id: imageKey, deleteKeyHash, deletedAt: null, takedown: null, ...publicAt(at) }, { $set: { deletedAt: at } }),
     );
     return result.modifiedCount === 1;
   }
@@ -219,6 +231,46 @@ export class ImageRepository {
   async purgeTakenDown(imageKey: string, before: Date): Promise<boolean> {
     const result = await this.call('purgeTakenDown', () => this.images().deleteOne({ _id: imageKey, 'takedown.retainUntil': { $lt: before } }));
     return result.deletedCount === 1;
+  }
+
+  /**
+   * Keys of live images whose expiry is `at` or earlier, soonest expired first (the expiry
+   * index). Taken-down and hidden images are left to their operator: their bytes may be evidence.
+   */
+  async findExpired(at: Date, limit: number): Promise<string[]> {
+    const records = await this.call('findExpired', () =>
+      this.images()
+        .find({ expiresAt: { $ne: null, $lte: at }, deletedAt: null, takedown: null, hiddenAt: null }, { projection: { _id: 1 } })
+        .sort({ expiresAt: 1 })
+        .limit(limit)
+        .toArray(),
+    );
+    return records.map((record) => record._id);
+  }
+
+  /**
+   * Turns these images into tombstones (deleted at `at`) if they have expired by then, so their
+   * purge is a deleted image's: a replacement can no longer apply, and a purge cut short is
+   * finished by the sweep. Returns how many it marked.
+   */
+  async markExpired(imageKeys: readonly string[], at: Date): Promise<number> {
+    if (imageKeys.length === 0) return 0;
+    const result = await this.call('markExpired', () =>
+      this.images().updateMany({ _id: { $in: [...imageKeys] }, deletedAt: null, takedown: null, hiddenAt: null, expiresAt: { $ne: null, $lte: at } }, { $set: { deletedAt: at } }),
+    );
+    return result.modifiedCount;
+  }
+
+  /** Hides a live image for review (`at`: since when). True when this call hid it. */
+  async hide(imageKey: string, at: Date): Promise<boolean> {
+    const result = await this.call('hide', () => this.images().updateOne({ _id: imageKey, deletedAt: null, hiddenAt: null }, { $set: { hiddenAt: at } }));
+    return result.modifiedCount === 1;
+  }
+
+  /** Shows a hidden image again (an operator dismissed its reports). True when it was hidden. */
+  async unhide(imageKey: string): Promise<boolean> {
+    const result = await this.call('unhide', () => this.images().updateOne({ _id: imageKey, hiddenAt: { $ne: null } }, { $set: { hiddenAt: null } }));
+    return result.modifiedCount === 1;
   }
 
   /** Removes the record of a deleted image (never of a live one). True when it removed it. */

@@ -69,14 +69,14 @@ describe('takedown on the image record', () => {
     const down = await images.takeDown('td1', takedown());
     expect(down?.takedown).toEqual(takedown());
     expect(await images.takeDown('td1', takedown())).toBeUndefined();
-    expect(await images.replaceVersion('td1', 'u'.repeat(64), next)).toBeUndefined();
+    expect(await images.replaceVersion('td1', 'u'.repeat(64), next, new Date())).toBeUndefined();
     expect(await images.markDeleted('td1', 'd'.repeat(64), AT)).toBe(false);
     expect(await images.findAny('td1')).toEqual({ ...record('td1'), takedown: takedown() });
   });
 
   it('leaves a record without the field replaceable and deletable (a missing takedown matches null)', async () => {
     await images.insertIfAbsent(record('td2'));
-    expect((await images.replaceVersion('td2', 'u'.repeat(64), next))?.versionId).toBe('v1');
+    expect((await images.replaceVersion('td2', 'u'.repeat(64), next, new Date()))?.versionId).toBe('v1');
     expect(await images.markDeleted('td2', 'e'.repeat(64), AT)).toBe(true);
     expect(await images.takeDown('td2', takedown())).toBeUndefined();
     expect(await images.takeDown('unknown', takedown())).toBeUndefined();
@@ -89,7 +89,7 @@ describe('takedown on the image record', () => {
     expect((await images.liftTakedown('td3', new Date(AT.getTime() + DAY - 1)))?.takedown?.reason).toBe('legal');
     expect(await images.liftTakedown('td3', AT)).toBeUndefined();
     expect((await images.findAny('td3'))?.takedown).toBeNull();
-    expect((await images.replaceVersion('td3', 'u'.repeat(64), next))?.versionId).toBe('v1');
+    expect((await images.replaceVersion('td3', 'u'.repeat(64), next, new Date()))?.versionId).toBe('v1');
   });
 
   it('finds takedowns whose retention is over, earliest first, and purges only those', async () => {

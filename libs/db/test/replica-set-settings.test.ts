@@ -70,7 +70,7 @@ describe('MongoDB concerns', () => {
       expect(await watchedImages.insertIfAbsent({ ...written, versionId: 'other' })).toMatchObject({ inserted: false, existing: { versionId: 'concerned-v1' } });
       // Stored as written: every field, with its type (dates as dates).
       expect(await images.findAny('concerned')).toEqual(written);
-      expect(await watchedImages.replaceVersion('concerned', written.updateKeyHash, replaced)).toEqual(written);
+      expect(await watchedImages.replaceVersion('concerned', written.updateKeyHash, replaced, new Date())).toEqual(written);
       expect(await images.findAny('concerned')).toEqual(replaced);
       expect(await watchedImages.markDeleted('concerned', written.deleteKeyHash, new Date())).toBe(true);
       expect(await watchedImages.purgeDeleted('concerned')).toBe(true);
@@ -91,9 +91,9 @@ describe('MongoDB concerns', () => {
   it('leave the repository working on a single server: the lookup after a replacement sees it', async () => {
     await images.insertIfAbsent(record('one'));
     const next = { ...record('one'), versionId: 'one-v2', objectKey: 'images/one/one-v2', updateKeyHash: 'v'.repeat(64) };
-    expect(await images.replaceVersion('one', 'u'.repeat(64), next)).toMatchObject({ versionId: 'one-v1' });
+    expect(await images.replaceVersion('one', 'u'.repeat(64), next, new Date())).toMatchObject({ versionId: 'one-v1' });
     expect(await images.findLive('one')).toMatchObject({ versionId: 'one-v2' });
-    expect(await images.replaceVersion('one', 'u'.repeat(64), next)).toBeUndefined();
+    expect(await images.replaceVersion('one', 'u'.repeat(64), next, new Date())).toBeUndefined();
     expect(await images.markDeleted('one', 'd'.repeat(64), new Date())).toBe(true);
     expect(await images.purgeDeleted('one')).toBe(true);
     expect(await images.findAny('one')).toBeUndefined();

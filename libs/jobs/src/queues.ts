@@ -28,6 +28,11 @@ const newVersion = {
   updateKeyHash: keyHash,
   /** When the gateway accepted the upload (ms since epoch): the version's Last-Modified. */
   acceptedAt: z.number().int().nonnegative(),
+  /**
+   * When the image expires (ms since epoch), `null` for never. Absent (a job from before
+   * expiry existed): a new image never expires, a replacement keeps the image's expiry.
+   */
+  expiresAt: z.number().int().nonnegative().nullable().optional(),
   requestId,
   /** SHA-256 of the bytes as uploaded, before metadata stripping (absent from older producers). */
   uploadedSha256: keyHash.optional(),
@@ -96,6 +101,8 @@ export const reapJobSchema = z.discriminatedUnion('target', [
   z.object({ target: z.literal('object'), objectKey, reason: z.enum(['refused', 'superseded', 'raced']) }),
   z.object({ target: z.literal('image'), imageKey, requestId }),
   z.object({ target: z.literal('sweep') }),
+  /** Scheduled, more often than `sweep`: purges the images whose expiry has passed. */
+  z.object({ target: z.literal('expire') }),
 ]);
 export type ReapJobData = z.infer<typeof reapJobSchema>;
 export interface ReapJobResult {
@@ -103,16 +110,22 @@ export interface ReapJobResult {
   readonly removedRecords: number;
   /** Uploads whose lost ingest job the sweep enqueued again. */
   readonly reingested?: number;
+  /** Images the expiry sweep found past their expiry and purged. */
+  readonly expired?: number;
   /** Versions of taken-down images the sweep moved to quarantine (a takedown that failed halfway). */
   readonly quarantined?: number;
 }
 
 /** The id of the scheduler that adds one `sweep` job per interval, whatever the number of reapers. */
 export const SWEEP_SCHEDULER_ID = 'sweep';
+/** The id of the scheduler that adds one `expire` job per interval. */
+export const EXPIRY_SCHEDULER_ID = 'expire';
 
 export type IngestQueue = Queue<IngestJobData, IngestJobResult, 'ingest'>;
-/** Job names on the reap queue: one-off removals, and the scheduled sweep. */
-export type ReapJobName = 'reap' | 'sweep';
+/** Job names on the reap queue: one-off removals, and the scheduled sweep and expiry purge. */
+export type ReapJobName = 'reap' | 'sweep' | 'expire';
+/** The names of the reap queue's scheduled jobs, which always stand in the queue. */
+export const SCHEDULED_REAP_JOBS: readonly ReapJobName[] = ['sweep', 'expire'];
 export type ReapQueue = Queue<ReapJobData, ReapJobResult, ReapJobName>;
 
 /** Job ids are deterministic, so a producer retrying an add cannot create a second job. */
@@ -121,7 +134,7 @@ export function ingestJobId(data: Pick<IngestJobData, 'imageKey' | 'versionId'>)
   return `${data.imageKey}.${data.versionId}`;
 }
 
-export function reapJobId(data: Exclude<ReapJobData, { target: 'sweep' }>): string {
+export function reapJobId(data: Exclude<ReapJobData, { target: 'sweep' | 'expire' }>): string {
   switch (data.target) {
     case 'object':
       return `object.${data.objectKey.replaceAll('/', '.')}`;
@@ -209,7 +222,7 @@ export async function enqueueIngest(queue: IngestQueue, data: IngestJobData): Pr
 }
 
 /** Asks the reaper to remove something, after `delayMs` when given. */
-export async function enqueueReap(queue: ReapQueue, data: Exclude<ReapJobData, { target: 'sweep' }>, delayMs = 0): Promise<void> {
+export async function enqueueReap(queue: ReapQueue, data: Exclude<ReapJobData, { target: 'sweep' | 'expire' }>, delayMs = 0): Promise<void> {
   await queue.add('reap', data, { jobId: reapJobId(data), delay: delayMs });
 }
 

@@ -59,3 +59,30 @@ export function isVersionId(value: unknown): value is string {
 export function isSha256Hex(value: unknown): value is string {
   return typeof value === 'string' && SHA256_HEX_PATTERN.test(value);
 }
+
+/** Random symbols after a report id's time prefix: 72 bits, so ids made in one millisecond differ. */
+const REPORT_ID_RANDOM_LENGTH = 12;
+/** Base-36 milliseconds since the epoch, padded: sorts by time until the year 5188. */
+const REPORT_ID_TIME_LENGTH = 9;
+const REPORT_ID_PATTERN = new RegExp(`^[0-9a-z]{${REPORT_ID_TIME_LENGTH}}[A-Za-z0-9_-]{${REPORT_ID_RANDOM_LENGTH}}$`);
+const reportIdRandom = customAlphabet(URL_SAFE_ALPHABET, REPORT_ID_RANDOM_LENGTH);
+
+/**
+ * The id of an abuse report made at `atMs`: its creation time first, so ids sort oldest first
+ * and the moderation queue pages by id alone.
+ */
+export function generateReportId(atMs: number): string {
+  return atMs.toString(36).padStart(REPORT_ID_TIME_LENGTH, '0') + reportIdRandom();
+}
+
+export function isReportId(value: unknown): value is string {
+  return typeof value === 'string' && REPORT_ID_PATTERN.test(value);
+}
+
+/**
+ * Who made a report, as stored: a hash of the client address, enough to keep one open report
+ * per client and image without keeping the address itself.
+ */
+export function hashReporter(clientAddress: string): string {
+  return createHash('sha256').update(`report:${clientAddress}`, 'utf8').digest('hex');
+}

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { BackendsConfig } from '@imagehost/config';
-import { BlocklistRepository, ImageRepository, connectDatabase } from '@imagehost/db';
+import { BlocklistRepository, ImageRepository, ReportRepository, connectDatabase } from '@imagehost/db';
 import { connectRedisFailFast, createIngestQueue, createReapQueue, type IngestQueue, type QueueConnection, type ReapQueue, type RedisClient } from '@imagehost/jobs';
 import type { Logger } from '@imagehost/logging';
 import { ObjectStore } from '@imagehost/storage';
@@ -12,6 +12,8 @@ import { queueTelemetry, stopTracing } from './tracing.js';
 /** What every service holds of its backends, connected the same way in each `main.ts`. */
 export interface ServiceBackends {
   readonly images: ImageRepository;
+  /** Abuse reports (the moderation queue). */
+  readonly reports: ReportRepository;
   /** The content blocklist, on the same MongoDB connection. */
   readonly blocklist: BlocklistRepository;
   readonly objects: ObjectStore;
@@ -40,6 +42,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const calls = registry === undefined ? undefined : createBackendCallMetrics(registry);
   const connection = connectDatabase(config.mongo);
   const images = new ImageRepository(connection, calls?.mongodb);
+  const reports = new ReportRepository(connection, calls?.mongodb);
   const blocklist = new BlocklistRepository(connection, calls?.mongodb);
   const objects = new ObjectStore(config.s3, calls?.s3);
   const queueConnection = { redis: config.redis, prefix: config.queuePrefix, telemetry: queueTelemetry() };
@@ -48,6 +51,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
   const redis = connectRedisFailFast(config.redis, config.redisDeadlineMs);
   return {
     images,
+    reports,
     blocklist,
     objects,
     queueConnection,
@@ -57,7 +61,7 @@ export function connectBackends(config: BackendsConfig, log: Logger, registry?: 
     observeRedisCall: calls?.redis,
     prepareInBackground: (alsoPrepare) => [
       ...backendChecks({ redis, images, objects }),
-      prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), blocklist.prepare(), objects.ensureBucket(), alsoPrepare?.()])),
+      prepareInBackground(log, 'preparing the backends', () => Promise.all([images.prepare(), blocklist.prepare(), reports.prepare(), objects.ensureBucket(), alsoPrepare?.()])),
     ],
     close: async () => {
       await Promise.allSettled([ingestQueue.close(), reapQueue.close(), connection.close()]);

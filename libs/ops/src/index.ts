@@ -17,3 +17,4 @@ export { serveWorker, type WorkerServiceOptions } from './serve-worker.js';
 export { connectBackends, type ServiceBackends } from './connect-backends.js';
 export { within } from './within.js';
 export { inSpan, nameRequestSpan, startTracing, tracingActive, tracingRequested } from './tracing.js';
+export { createModerationMetrics, type ModerationMetrics } from './moderation-metrics.js';

@@ -10,6 +10,7 @@
   const status = $('status');
   const error = $('error');
   const result = $('result');
+  const lifetime = $('expires-in');
   const current = { imageKey: '', updateKey: '', deleteKey: '' };
   let busy = false;
 
@@ -49,6 +50,28 @@
     });
   }
 
+  /**
+   * Offers only the lifetimes the server allows (data-max: MAX_IMAGE_LIFETIME, empty when
+   * uncapped), with its longest when none of ours fits, and selects its default.
+   */
+  function offerLifetimes() {
+    const max = Number(lifetime.dataset.max) || 0;
+    const byDefault = Number(lifetime.dataset.default) || 0;
+    for (const option of [...lifetime.options]) {
+      const seconds = Number(option.value);
+      if (max > 0 && (seconds === 0 || seconds > max)) option.remove();
+    }
+    if (max > 0 && ![...lifetime.options].some((option) => Number(option.value) === max)) {
+      const hours = max / 3600;
+      const label = hours >= 48 ? `${Math.floor(hours / 24)} days` : hours >= 1 ? `${Math.floor(hours)} hours` : `${max} seconds`;
+      lifetime.add(new Option(`after ${label} (the longest allowed)`, String(max)));
+    }
+    const choices = [...lifetime.options].map((option) => Number(option.value));
+    const fitting = choices.filter((seconds) => seconds > 0 && seconds <= byDefault);
+    const chosen = byDefault === 0 ? (choices.includes(0) ? 0 : Math.max(...choices)) : choices.includes(byDefault) ? byDefault : fitting.length > 0 ? Math.max(...fitting) : Math.min(...choices);
+    lifetime.value = String(chosen);
+  }
+
   function show(answer) {
     current.imageKey = answer.image_key;
     current.updateKey = answer.update_key;
@@ -68,6 +91,8 @@
     progress.value = 0;
     say(`${replacing ? 'Replacing with' : 'Uploading'} ${file.name}…`);
     const data = new FormData();
+    // A replacement keeps the image's expiry; a new upload says how long it may live.
+    if (!replacing) data.append('expires_in', lifetime.value);
     data.append('image', file, file.name);
     const xhr = replacing
       ? await send('PATCH', `/${encodeURIComponent(current.imageKey)}`, data, { 'X-Update-Key': current.updateKey })
@@ -78,7 +103,8 @@
       show(answer);
       progress.value = 100;
       const pending = xhr.status === 202 ? ' It is still being processed and will show in a moment.' : '';
-      say(`${replacing ? 'Replaced' : 'Uploaded'}: ${answer.width && answer.height ? `${answer.width} × ${answer.height}, ` : ''}${answer.bytes} bytes. The keys are below.${pending}`);
+      const expires = answer.expires_at ? ` It will be deleted on ${new Date(answer.expires_at).toLocaleString()}.` : '';
+      say(`${replacing ? 'Replaced' : 'Uploaded'}: ${answer.width && answer.height ? `${answer.width} × ${answer.height}, ` : ''}${answer.bytes} bytes. The keys are below.${expires}${pending}`);
     } else {
       progress.value = 0;
       fail(messageOf(xhr));
@@ -116,6 +142,7 @@
     say(`Copied the ${field.labels[0].textContent.split(' (')[0].toLowerCase()}.`);
   }
 
+  offerLifetimes();
   fileInput.addEventListener('change', () => {
     void upload(fileInput.files[0], false);
     fileInput.value = '';

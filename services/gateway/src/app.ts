@@ -3,7 +3,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
-import type { BlocklistRepository, ImageRepository } from '@imagehost/db';
+import type { BlocklistRepository, ImageRepository, ReportRepository } from '@imagehost/db';
 import type { RedisClient } from '@imagehost/jobs';
 import { logDestination, loggerOptions } from '@imagehost/logging';
 import { nameRequestSpan, tracingActive, type BackendCallObserver } from '@imagehost/ops';
@@ -19,6 +19,7 @@ import { frontDoorRoutes } from './routes/front-door.route.js';
 import { errorHandlerPlugin, sendError } from './plugins/error-handler.js';
 import { deleteRoutes, type PurgeQueue } from './routes/delete.route.js';
 import { replaceRoutes } from './routes/replace.route.js';
+import { reportRoutes } from './routes/report.route.js';
 import { uploadRoutes } from './routes/upload.route.js';
 import { viewRoutes } from './routes/view.route.js';
 import { ByteBudget } from './uploads/byte-budget.js';
@@ -26,10 +27,12 @@ import type { IngestQueueClient } from './uploads/submit-version.js';
 import type { IdempotentUploads } from './uploads/idempotent-uploads.js';
 import { FreshLookups } from './reads/fresh-lookups.js';
 import { VersionCache } from './reads/version-cache.js';
+import { publicImages } from './reads/public-images.js';
 
 /** Only what the gateway calls, so in-process tests can pass small fakes. */
 export interface GatewayDeps {
-  readonly images: Pick<ImageRepository, 'findLive' | 'findLiveMany' | 'markDeleted'>;
+  readonly images: Pick<ImageRepository, 'findLive' | 'findLiveMany' | 'markDeleted' | 'hide'>;
+  readonly reports: Pick<ReportRepository, 'open' | 'countOpen'>;
   readonly objects: Pick<ObjectStore, 'putObject' | 'removeObject' | 'readObject' | 'openObject'>;
   /** Taken-down content, refused on upload. */
   readonly blocklist: Pick<BlocklistRepository, 'findCandidates'>;
@@ -121,6 +124,7 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   await app.register(rateLimitPlugin, {
     uploadsPerMinute: config.rateLimits.uploadsPerMinute,
     keyFailuresPer10Minutes: config.rateLimits.keyFailuresPer10Minutes,
+    reportsPerHour: config.rateLimits.reportsPerHour,
     redis: deps.rateLimitRedis,
     keyPrefix: config.queuePrefix,
     observeRedisCall: deps.observeRedisCall,
@@ -156,9 +160,12 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
   const cache = new VersionCache(config.versionCacheBytes, config.versionCacheMaxItemBytes, metrics.versionCache.observer);
   metrics.versionCache.readBytesFrom(() => cache.bytesHeld);
   const liveRecords = new FreshLookups((keys) => deps.images.findLiveMany(keys));
+  // Expired and hidden images are gone for every public route.
+  const visible = publicImages({ findLive: (key) => liveRecords.get(key) }, deps.clock);
+  const visibleForWrites = publicImages(deps.images, deps.clock);
   metrics.readUploadMemoryFrom(budget);
   await app.register(async (scope) => {
-    await frontDoorRoutes(scope, { maxUploadBytes: config.maxUploadBytes, publicBaseUrl: config.publicBaseUrl });
+    await frontDoorRoutes(scope, { maxUploadBytes: config.maxUploadBytes, publicBaseUrl: config.publicBaseUrl, lifetime: config.lifetime });
   });
   const uploads = {
     metrics,
@@ -172,18 +179,29 @@ export async function buildApp(config: GatewayConfig, deps: GatewayDeps): Promis
     publicBaseUrl: config.publicBaseUrl,
     stripMetadata: config.stripMetadata,
     clock: deps.clock,
+    lifetime: config.lifetime,
   };
   await app.register(async (scope) => {
     await uploadRoutes(scope, { ...uploads, idempotentUploads: deps.idempotentUploads });
   });
   await app.register(async (scope) => {
-    await replaceRoutes(scope, { ...uploads, images: deps.images });
+    await replaceRoutes(scope, { ...uploads, images: visibleForWrites });
   });
   await app.register(async (scope) => {
-    await deleteRoutes(scope, { images: deps.images, purges: deps.purges, clock: deps.clock });
+    await deleteRoutes(scope, { images: { ...visibleForWrites, markDeleted: (...args) => deps.images.markDeleted(...args) }, purges: deps.purges, clock: deps.clock });
   });
   await app.register(async (scope) => {
-    await viewRoutes(scope, { records: { findLive: (key) => liveRecords.get(key) }, objects: deps.objects, metrics, cache });
+    await viewRoutes(scope, { records: visible, objects: deps.objects, metrics, cache });
+  });
+  await app.register(async (scope) => {
+    await reportRoutes(scope, {
+      images: visible,
+      reports: deps.reports,
+      hide: (imageKey, at) => deps.images.hide(imageKey, at),
+      hideThreshold: config.reportHideThreshold,
+      clock: deps.clock,
+      reported: (reason) => metrics.moderation.reportsReceived.inc({ reason }),
+    });
   });
   return app;
 }

@@ -15,6 +15,7 @@ import {
   within,
 } from '@imagehost/ops';
 import { buildAdminApp } from './admin/admin-app.js';
+import { imageReportsView } from './admin/reports.admin-route.js';
 import { buildApp } from './app.js';
 import { createGatewayMetrics } from './metrics.js';
 import { IdempotentUploads } from './uploads/idempotent-uploads.js';
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   // The gateway listens whether or not its backends are there yet: until they are, it is not
   // ready and requests that need them get 503 at once, and it recovers without a restart.
   const backends = connectBackends(config, log, registry);
-  const { images, blocklist, objects, ingestQueue: queue, reapQueue, redis } = backends;
+  const { images, reports, blocklist, objects, ingestQueue: queue, reapQueue, redis } = backends;
   const { observeRedisCall: observeRedis } = backends;
   const ingest = new IngestClient(queue, events, log, metrics, () => redis.status === 'ready', { enqueueDeadlineMs: config.redisDeadlineMs, observeRedisCall: observeRedis });
   const checks = backends.prepareInBackground(() => ingest.ready());
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
     log,
     observeRedisCall: observeRedis,
   });
-  const app = await buildApp(config, { images, objects, blocklist, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
+  const app = await buildApp(config, { images, reports, objects, blocklist, ingest, purges, idempotentUploads, rateLimitRedis: redis, observeRedisCall: observeRedis, metrics, clock: Date.now });
 
   const ops = await startOpsServer({
     host: config.ops.host,
@@ -74,7 +75,16 @@ async function main(): Promise<void> {
       ? undefined
       : await buildAdminApp(
           { token: config.admin.token, logLevel: config.logLevel, logStream: logDestination() },
-          { images, objects, blocklist, retentionMs: config.takedownRetentionMs, clock: Date.now },
+          {
+            images,
+            objects,
+            blocklist,
+            retentionMs: config.takedownRetentionMs,
+            clock: Date.now,
+            reportQueue: reports,
+            reports: imageReportsView(reports),
+            tookDown: (reason) => metrics.moderation.takedowns.inc({ reason }),
+          },
         );
   if (admin !== undefined && config.admin !== undefined) await admin.listen({ host: config.admin.host, port: config.admin.port });
   await app.listen({ host: config.host, port: config.port });

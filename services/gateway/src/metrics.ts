@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { createModerationMetrics } from '@imagehost/ops';
 import type { VersionCacheObserver } from './reads/version-cache.js';
 import type { ByteBudget } from './uploads/byte-budget.js';
 
@@ -48,6 +49,8 @@ export function createGatewayMetrics(registry: Registry) {
       uploadMemory = budget;
     },
     versionCache: createVersionCacheMetrics(registry),
+    /** Reports received here; takedowns and blocklist refusals for the admin API and the uploads. */
+    moderation: createModerationMetrics(registry),
     httpDuration: new Histogram({
       name: 'imagehost_http_request_duration_seconds',
       help: 'HTTP request duration, by method, route pattern and status code',

@@ -237,6 +237,29 @@ describe('the upload page in Chromium', () => {
     await page.close();
   });
 
+  it('offers only the lifetimes the server allows, and the one chosen is the image’s expiry', async () => {
+    const port = await freePort();
+    const capped = await stack.startService('gateway', { PORT: String(port), MAX_IMAGE_LIFETIME: '604800', DEFAULT_IMAGE_LIFETIME: '86400' });
+    await capped.waitUntilServing();
+    const { page, problems } = await openUploadPage(`http://127.0.0.1:${port}`);
+    const offered = await inPage<string[]>(page, `[...${byId('expires-in')}.options].map((option) => option.value + ' ' + option.textContent)`);
+    expect(offered).toEqual(['3600 after 1 hour', '86400 after 1 day', '604800 after 1 week']);
+    expect(await valueOf(page, 'expires-in')).toBe('86400');
+    await page.select('#expires-in', '3600');
+    const chosenAt = Date.now();
+    await choose(page, 'file', 'photo.jpg');
+    await page.waitForSelector('#result:not([hidden])');
+    expect(await textOf(page, 'status')).toMatch(/ It will be deleted on .+\.$/);
+    const imageKey = (await valueOf(page, 'link')).split('/').at(-1) ?? '';
+    const expiresAt = (await stack.images.findAny(imageKey))?.expiresAt?.getTime() ?? 0;
+    expect(expiresAt).toBeGreaterThanOrEqual(chosenAt + 3_600_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    await screenshot(page, '5-lifetime');
+    expect(problems).toEqual([]);
+    await page.close();
+    await capped.stop();
+  });
+
   it('is operable from the keyboard with a visible focus on every control, and all its text has AA contrast', async () => {
     const { page, problems } = await openUploadPage(stack.baseUrl);
     await choose(page, 'file', 'photo.jpg');

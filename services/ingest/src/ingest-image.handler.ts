@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@imagehost/errors';
-import type { BlocklistRepository, ImageRecord, ImageRepository } from '@imagehost/db';
+import { isExpired, isHidden, type BlocklistRepository, type ImageRecord, type ImageRepository } from '@imagehost/db';
 import { perceptualHash } from '@imagehost/image-format';
 import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
 import { inSpan } from '@imagehost/ops';
@@ -19,6 +19,8 @@ export interface IngestDeps {
   readonly blocklist: Pick<BlocklistRepository, 'findCandidates'>;
   /** Bits by which a picture's perceptual hash may differ from a blocked one and still match. */
   readonly perceptualMatchDistance: number;
+  /** Milliseconds since the epoch (`Date.now` unless a test sets it): whether an image has expired. */
+  readonly now?: () => number;
 }
 
 function resultOf(record: Pick<ImageRecord, '_id' | 'versionId' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256'>): IngestedImage {
@@ -93,6 +95,8 @@ function versionFields(data: IngestJobData, upload: CheckedUpload) {
     // Kept so a takedown can block this content as uploaded and as a picture.
     uploadedSha256: data.uploadedSha256 ?? upload.sha256,
     perceptualHash: upload.perceptualHash,
+    // Absent from a replacement's job (an older producer): the image keeps its expiry.
+    ...(data.expiresAt === undefined ? {} : { expiresAt: data.expiresAt === null ? null : new Date(data.expiresAt) }),
   };
 }
 
@@ -102,6 +106,7 @@ async function createImage(data: Extract<IngestJobData, { kind: 'create' }>, dep
   const upload = await validatedUpload(data, deps);
   const record: ImageRecord = {
     _id: data.imageKey,
+    expiresAt: null,
     ...versionFields(data, upload),
     createdAt: new Date(data.acceptedAt),
     deletedAt: null,
@@ -124,6 +129,7 @@ async function explainMissedReplace(data: Extract<IngestJobData, { kind: 'replac
   await discardUpload(data, deps, 'raced');
   if (current === undefined || current.deletedAt !== null) throw new AppError('IMAGE_NOT_FOUND', 'the image was deleted');
   if (current.takedown != null) throw new AppError('IMAGE_TAKEN_DOWN', 'the image was taken down');
+  if (isExpired(current, (deps.now ?? Date.now)()) || isHidden(current)) throw new AppError('IMAGE_NOT_FOUND', 'the image expired or is hidden');
   throw new AppError('CONFLICT', 'the update key was used by a concurrent replacement');
 }
 
@@ -139,7 +145,7 @@ async function replaceImage(data: Extract<IngestJobData, { kind: 'replace' }>, d
     return explainMissedReplace(data, deps);
   }
   const next = versionFields(data, await validatedUpload(data, deps));
-  const previous = await deps.images.replaceVersion(data.imageKey, data.expectedUpdateKeyHash, next);
+  const previous = await deps.images.replaceVersion(data.imageKey, data.expectedUpdateKeyHash, next, new Date((deps.now ?? Date.now)()));
   if (previous === undefined) return explainMissedReplace(data, deps);
   if (previous.objectKey !== data.objectKey) {
     await enqueueReap(deps.reapQueue, { target: 'object', objectKey: previous.objectKey, reason: 'superseded' }, deps.supersededReapDelayMs);

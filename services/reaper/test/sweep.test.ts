@@ -73,7 +73,12 @@ describe('sweep', () => {
     const registry = new Registry();
     const metrics = createReaperMetrics(registry);
     const lockKey = uniqueName('sweep-lock');
-    const reapDeps: ReapDeps = { ...deps, exclusively: sweepLock(redis, lockKey, { ttlMs: 30_000 }), sweepCompleted: (seconds) => metrics.sweepCompleted(seconds) };
+    const reapDeps: ReapDeps = {
+      ...deps,
+      exclusively: sweepLock(redis, lockKey, { ttlMs: 30_000 }),
+      expiryExclusively: sweepLock(redis, uniqueName('expiry-lock'), { ttlMs: 30_000 }),
+      sweepCompleted: (seconds) => metrics.sweepCompleted(seconds),
+    };
     const value = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
 
     // Another reaper holds the lock: this one skips the sweep and reports none.
@@ -118,6 +123,7 @@ describe('sweep', () => {
           lockLost = signal;
           return task(signal);
         }),
+      expiryExclusively: sweepLock(redis, uniqueName('expiry-lock'), { ttlMs: 600, renewEveryMs: 150 }),
       sweepCompleted: (seconds) => completed.push(seconds),
     };
 

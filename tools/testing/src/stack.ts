@@ -6,7 +6,7 @@ import { backendEnvironment, freePort, type S3Settings } from '@imagehost/backen
 import { ImageRepository, connectDatabase } from '@imagehost/db';
 import { errorMessage } from '@imagehost/errors';
 import { loadRedisConfig, type RedisTopology } from '@imagehost/config';
-import { INGEST_QUEUE, REAP_QUEUE, bullmqConnection } from '@imagehost/jobs';
+import { INGEST_QUEUE, REAP_QUEUE, SCHEDULED_REAP_JOBS, bullmqConnection, type ReapJobName } from '@imagehost/jobs';
 import { parseQuarantineKey, quarantineKeyFor } from '@imagehost/keys';
 import { ObjectStore } from '@imagehost/storage';
 import { Queue } from 'bullmq';
@@ -314,14 +314,14 @@ export class TestStack {
   }
 
   /**
-   * Jobs left in either queue in any state, except the reaper's standing sweep schedule:
+   * Jobs left in either queue in any state, except the reaper's standing schedules (sweep, expiry):
    * empty when a request left nothing behind in Redis.
    */
   async leftoverJobs(): Promise<{ queue: string; name: string; id: string | undefined }[]> {
     const [ingest, reap] = await Promise.all([this.ingestQueue.getJobs([...JOB_STATES]), this.reapQueue.getJobs([...JOB_STATES])]);
     return [
       ...ingest.map((job) => ({ queue: INGEST_QUEUE, name: job.name, id: job.id })),
-      ...reap.filter((job) => job.name !== 'sweep').map((job) => ({ queue: REAP_QUEUE, name: job.name, id: job.id })),
+      ...reap.filter((job) => !SCHEDULED_REAP_JOBS.includes(job.name as ReapJobName)).map((job) => ({ queue: REAP_QUEUE, name: job.name, id: job.id })),
     ];
   }
 

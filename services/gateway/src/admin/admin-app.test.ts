@@ -23,7 +23,7 @@ beforeEach(async () => {
   const logStream = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
   admin = await buildAdminApp(
     { token: TOKEN, logLevel: 'info', logStream },
-    { images: gateway.images, objects: gateway.objects, blocklist: gateway.blocklist, retentionMs: RETENTION_MS, clock: () => gateway.time.now },
+    { images: gateway.images, objects: gateway.objects, blocklist: gateway.blocklist, reportQueue: gateway.reports, retentionMs: RETENTION_MS, clock: () => gateway.time.now },
   );
   await admin.ready();
 });

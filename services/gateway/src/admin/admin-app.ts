@@ -7,12 +7,13 @@ import { adminAuthPlugin } from './admin-auth.js';
 import { writeAuditLine } from './audit-log.js';
 import { blocklistAdminRoutes, type BlocklistAdminDeps } from './blocklist.admin-route.js';
 import { imageAdminRoutes, type ImageAdminDeps } from './images.admin-route.js';
+import { reportAdminRoutes, type ReportAdminDeps } from './reports.admin-route.js';
 
 /**
  * Everything the admin routes use, one field per backend or collaborator. A new admin
  * resource adds its own deps type here (intersected) and its routes to ADMIN_ROUTES.
  */
-export type AdminDeps = ImageAdminDeps & BlocklistAdminDeps;
+export type AdminDeps = ImageAdminDeps & BlocklistAdminDeps & ReportAdminDeps;
 
 /**
  * The admin resources, one file each (`<resource>.admin-route.ts`, exporting
@@ -20,7 +21,7 @@ export type AdminDeps = ImageAdminDeps & BlocklistAdminDeps;
  * own encapsulated scope behind the token check, wraps its action in `audited` (audit-log.ts),
  * and names it in the route's `config.audit`, so a request its schema refuses is audited too.
  */
-const ADMIN_ROUTES: readonly ((app: FastifyInstance, deps: AdminDeps) => Promise<void>)[] = [imageAdminRoutes, blocklistAdminRoutes];
+const ADMIN_ROUTES: readonly ((app: FastifyInstance, deps: AdminDeps) => Promise<void>)[] = [imageAdminRoutes, blocklistAdminRoutes, reportAdminRoutes];
 
 export interface AdminAppOptions {
   /** ADMIN_TOKEN: the bearer token every request must carry. */

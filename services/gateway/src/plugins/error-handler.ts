@@ -6,8 +6,8 @@ import { AppError, type ErrorBody, type ErrorCode } from '@imagehost/errors';
 import { refusalOfInvalidInput } from './validation.js';
 
 /** fastify's own 4xx errors (schema validation, body parsing, content type…), mapped onto the contract's codes. */
-function fromFastifyError(error: FastifyError): AppError | undefined {
-  const invalidInput = refusalOfInvalidInput(error);
+function fromFastifyError(error: FastifyError, request: FastifyRequest): AppError | undefined {
+  const invalidInput = refusalOfInvalidInput(error, request.routeOptions.config.invalidInputCode);
   if (invalidInput !== undefined) return invalidInput;
   const status = error.statusCode;
   if (status === undefined || status < 400 || status >= 500) return undefined;
@@ -143,7 +143,7 @@ export const errorHandlerPlugin = fp(
   async (app: FastifyInstance, options: { onUploadRefused: (code: ErrorCode) => void; linger: LingerBounds }) => {
     const pacer = new DiscardPacer(options.linger.bytesPer100Ms);
     app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
-      const known = error instanceof AppError ? error : fromFastifyError(error);
+      const known = error instanceof AppError ? error : fromFastifyError(error, request);
       const appError = known ?? new AppError('INTERNAL', 'internal error');
       if (request.method === 'POST' || request.method === 'PATCH') options.onUploadRefused(appError.code);
       if (known === undefined || appError.statusCode >= 500) {

@@ -49,6 +49,7 @@ it('describes every route of the public port, and no other', () => {
       'HEAD /{imageKey}',
       'PATCH /{imageKey}',
       'DELETE /{imageKey}',
+      'POST /{imageKey}/report',
     ].sort(),
   );
 });

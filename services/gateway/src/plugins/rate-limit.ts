@@ -11,6 +11,8 @@ export interface RateLimitOptions {
   readonly uploadsPerMinute: number;
   /** Refused keys (401/403 on PATCH and DELETE) per client address per 10 minutes; 0 turns it off. */
   readonly keyFailuresPer10Minutes: number;
+  /** Abuse reports per client address per hour; 0 turns the rule off. */
+  readonly reportsPerHour: number;
   /**
    * Counters in Redis hold across every gateway replica; without it they are per process
    * (in-process tests). The client must bound its commands (REDIS_DEADLINE_MS): while Redis
@@ -22,6 +24,11 @@ export interface RateLimitOptions {
   readonly keyPrefix: string;
   /** Times each count in Redis (`imagehost_backend_call_duration_seconds{backend="redis"}`). */
   readonly observeRedisCall?: BackendCallObserver | undefined;
+}
+
+/** `POST /{image_key}/report`. */
+function isReportRequest(request: FastifyRequest): boolean {
+  return request.method === 'POST' && request.routeOptions.url === '/:imageKey/report';
 }
 
 interface Rule {
@@ -48,7 +55,7 @@ function refusal(what: string, resetMs: number): AppError {
 }
 
 /**
- * Per-address limits on uploads and on refused keys (401/403 for a missing or wrong key), counted by `@fastify/rate-limit` in
+ * Per-address limits on uploads, on abuse reports and on refused keys (401/403 for a missing or wrong key), counted by `@fastify/rate-limit` in
  * fixed windows that start at a client's first counted request. Uploads are counted before
  * their body is read; a client that used up its key failures is refused before its PATCH or
  * DELETE is looked at, so guessing keys costs attempts.
@@ -66,8 +73,10 @@ export const rateLimitPlugin = fp(
     };
     const uploadRule: Rule = { name: 'uploads', limit: options.uploadsPerMinute, windowMs: 60_000 };
     const keyFailureRule: Rule = { name: 'key-failures', limit: options.keyFailuresPer10Minutes, windowMs: 600_000 };
+    const reportRule: Rule = { name: 'reports', limit: options.reportsPerHour, windowMs: 3_600_000 };
     const uploads = counter(uploadRule);
     const keyFailures = counter(keyFailureRule);
+    const reports = counter(reportRule);
 
     app.addHook('onRequest', async (request, reply) => {
       if (isUploadRequest(request) && uploads !== undefined) {
@@ -76,6 +85,14 @@ export const rateLimitPlugin = fp(
         });
         setHeaders(reply, uploadRule, remaining, ttl);
         if (isExceeded) throw refusal('uploads', ttl);
+      }
+      if (isReportRequest(request) && reports !== undefined) {
+        // Refused while Redis does not answer: reports are what abuse of the reporting itself uses.
+        const { remaining = reportRule.limit, ttl = reportRule.windowMs, isExceeded = false } = await reports(request).catch((error: unknown) => {
+          throw new AppError('BACKEND_UNAVAILABLE', 'reports cannot be taken right now', { cause: error, retryAfterSeconds: 5 });
+        });
+        setHeaders(reply, reportRule, remaining, ttl);
+        if (isExceeded) throw refusal('reports', ttl);
       }
       if ((request.method === 'PATCH' || request.method === 'DELETE') && keyFailures !== undefined) {
         // Uncounted while Redis does not answer: a DELETE needs no Redis, and must not fail with it.

@@ -1,10 +1,17 @@
 import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import type { FastifyError } from 'fastify';
-import { AppError } from '@imagehost/errors';
+import { AppError, type ErrorCode } from '@imagehost/errors';
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_RULE } from '../uploads/idempotency-key.js';
 
 // Route schemas validate input with fastify's own Ajv compiler: one source of truth for what a
 // request may hold, the same schemas @fastify/swagger turns into /openapi.json.
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The code a body or query string that fails this route's schema is refused with (default MALFORMED_BODY, BAD_REQUEST). */
+    invalidInputCode?: ErrorCode;
+  }
+}
 
 /**
  * No type coercion: `{"delete_key": 123}` or `{"delete_key": ["k"]}` is a malformed body, not
@@ -50,7 +57,7 @@ export function buildRequestValidator(): ValidatorFactory {
  * (`404`: a malformed or absurdly long image key is an unknown image, never a 400), a bad
  * Idempotency-Key is `INVALID_IDEMPOTENCY_KEY`, a JSON body of the wrong shape `MALFORMED_BODY`.
  */
-export function refusalOfInvalidInput(error: FastifyError): AppError | undefined {
+export function refusalOfInvalidInput(error: FastifyError, invalidInputCode?: ErrorCode): AppError | undefined {
   const failures = error.validation;
   if (failures === undefined) return undefined;
   const field = failures[0]?.instancePath.split('/')[1] ?? '';
@@ -62,8 +69,9 @@ export function refusalOfInvalidInput(error: FastifyError): AppError | undefined
         ? new AppError('INVALID_IDEMPOTENCY_KEY', `the Idempotency-Key header must be ${IDEMPOTENCY_KEY_RULE}`)
         : new AppError('BAD_REQUEST', `the ${field} header is malformed (${error.message})`);
     case 'body':
-      return new AppError('MALFORMED_BODY', `the body does not match this route's schema (${error.message})`);
+      return new AppError(invalidInputCode ?? 'MALFORMED_BODY', `the body does not match this route's schema (${error.message})`);
     case 'querystring':
+      return new AppError(invalidInputCode ?? 'BAD_REQUEST', `the query string does not match this route's schema (${error.message})`);
     case undefined:
       return new AppError('BAD_REQUEST', error.message);
   }

@@ -69,9 +69,17 @@ describe('the upload page', () => {
     expect(page.body).not.toMatch(/<style|\sstyle=|\son[a-z]+=|<script>/i);
   });
 
+  it('tells its script the lifetimes the server allows: none set, or the cap and the default', async () => {
+    expect((await get('/', { accept: 'text/html' })).body).toContain('<select id="expires-in" data-max="" data-default="">');
+    const capped = await startTestGateway({ MAX_IMAGE_LIFETIME: '86400', DEFAULT_IMAGE_LIFETIME: '3600' });
+    const page = await capped.request({ method: 'GET', url: '/', headers: { accept: 'text/html' } });
+    expect(page.body).toContain('<select id="expires-in" data-max="86400" data-default="3600">');
+    await capped.close();
+  });
+
   it('every control has a label, and status and errors are announced', async () => {
     const page = (await get('/', { accept: 'text/html' })).body;
-    for (const id of [...page.matchAll(/<(?:input|progress)[^>]* id="([^"]+)"/g)].map((match) => match[1])) {
+    for (const id of [...page.matchAll(/<(?:input|progress|select)[^>]* id="([^"]+)"/g)].map((match) => match[1])) {
       expect([id, page.includes(`<label for="${id}">`)]).toEqual([id, true]);
     }
     expect(page).toContain('<p id="status" role="status" aria-live="polite">');

@@ -3,12 +3,15 @@ import { readFileSync } from 'node:fs';
 import { negotiate } from '@fastify/accept-negotiator';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ifNoneMatchMatches } from '../reads/conditional.js';
+import type { LifetimePolicy } from '../uploads/lifetime.js';
 import { ANY_ROUTE_RESPONSES } from './schemas.js';
 
 export interface FrontDoorOptions {
   readonly maxUploadBytes: number;
   /** Where uploaded images are linked (the preview's origin), when not this host. */
   readonly publicBaseUrl: string | undefined;
+  /** The lifetimes the page offers: none longer than the cap, the default selected. */
+  readonly lifetime: LifetimePolicy;
 }
 
 /** A file of the upload page, read once at start and served from memory. */
@@ -72,7 +75,11 @@ const assetSchema = (summary: string, mediaType: string) => ({
  */
 export async function frontDoorRoutes(app: FastifyInstance, options: FrontDoorOptions): Promise<void> {
   const page = pageFile('index.html', 'text/html; charset=utf-8', (text) =>
-    text.replaceAll('{{MAX_UPLOAD_BYTES}}', String(options.maxUploadBytes)).replaceAll('{{MAX_UPLOAD_SIZE}}', readableSize(options.maxUploadBytes)),
+    text
+      .replaceAll('{{MAX_UPLOAD_BYTES}}', String(options.maxUploadBytes))
+      .replaceAll('{{MAX_UPLOAD_SIZE}}', readableSize(options.maxUploadBytes))
+      .replaceAll('{{MAX_IMAGE_LIFETIME}}', String(options.lifetime.maxSeconds ?? ''))
+      .replaceAll('{{DEFAULT_IMAGE_LIFETIME}}', String(options.lifetime.defaultSeconds ?? '')),
   );
   const script = pageFile('upload.js', 'text/javascript; charset=utf-8');
   const styles = pageFile('upload.css', 'text/css; charset=utf-8');

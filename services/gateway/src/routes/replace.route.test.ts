@@ -66,6 +66,7 @@ describe('200: replaced, both keys rotated', () => {
       height: 20,
       bytes: replacement.length,
       metadata_bytes_removed: 0,
+      expires_at: null,
     });
     expect(fresh.delete_key).not.toBe(keys.delete_key);
     expect(fresh.update_key).not.toBe(keys.update_key);

@@ -47,6 +47,12 @@ const METADATA_BYTES_REMOVED = {
   description: 'bytes of identifying metadata (EXIF, XMP, IPTC, comments, PNG text) removed before storing, pixels untouched; 0 when STRIP_METADATA is off',
 } as const;
 
+const EXPIRES_AT = {
+  type: ['string', 'null'],
+  format: 'date-time',
+  description: 'when the image expires (ISO 8601): from then on every method on it is 404 and the reaper purges it; null for never',
+} as const;
+
 const storedImageSchema = closedObject('StoredImage', 'The image is stored and readable at once', {
   ...issuedKeys,
   content_type: contentType,
@@ -54,6 +60,7 @@ const storedImageSchema = closedObject('StoredImage', 'The image is stored and r
   height: { type: 'integer' },
   bytes: { type: 'integer', description: 'the size of the stored (and served) file' },
   metadata_bytes_removed: METADATA_BYTES_REMOVED,
+  expires_at: EXPIRES_AT,
 });
 
 const acceptedImageSchema = closedObject('AcceptedImage', 'Accepted; it becomes readable once ingested (or is refused then)', {
@@ -62,6 +69,7 @@ const acceptedImageSchema = closedObject('AcceptedImage', 'Accepted; it becomes 
   content_type: contentType,
   bytes: { type: 'integer', description: 'the size of the stored (and served) file' },
   metadata_bytes_removed: METADATA_BYTES_REMOVED,
+  expires_at: EXPIRES_AT,
 });
 
 /** Registered with `addSchema` before any route. */
@@ -102,7 +110,9 @@ export const UPLOAD_RESPONSES = {
     description: 'The request did not arrive within the server’s time limits, or the upload body sent nothing for UPLOAD_IDLE_TIMEOUT_MS (code UPLOAD_TIMEOUT)',
     $ref: 'ClientTimeout#',
   },
-  400: errorResponse('No image part, a file under another name, several files, an empty file, a bad filename or malformed multipart'),
+  400: errorResponse(
+    'No image part, a file under another name, several files, an empty file, a bad filename, malformed multipart, or an expires_in that is not whole seconds (INVALID_EXPIRES_IN) or over MAX_IMAGE_LIFETIME (EXPIRES_IN_TOO_LONG)',
+  ),
   403: errorResponse(ORIGIN_REFUSED),
   413: errorResponse('Larger than MAX_UPLOAD_BYTES'),
   415: errorResponse('Not multipart, an extension other than jpg/jpeg/png, or bytes that are neither JPEG nor PNG'),

@@ -62,6 +62,7 @@ describe('201: stored and readable at once', () => {
       height,
       bytes: bytes.length,
       metadata_bytes_removed: 0,
+      expires_at: null,
     });
     expect(body.delete_key).not.toBe(body.update_key);
     expect(posted.headers.location).toBe(`/${body.image_key}`);
@@ -135,6 +136,7 @@ describe('202: accepted while ingest is behind', () => {
       content_type: 'image/jpeg',
       bytes: jpeg.length,
       metadata_bytes_removed: 0,
+      expires_at: null,
     });
     expect(posted.headers.location).toBe(`/${body.image_key}`);
     expectError(await gateway.request({ method: 'GET', url: `/${body.image_key}` }), 404, 'IMAGE_NOT_FOUND');

@@ -5,6 +5,7 @@ import type { ByteBudget } from '../uploads/byte-budget.js';
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, parseIdempotencyKey } from '../uploads/idempotency-key.js';
 import type { IdempotentUploads } from '../uploads/idempotent-uploads.js';
 import { readImageUpload } from '../uploads/read-image-upload.js';
+import { EXPIRES_IN, EXPIRES_IN_QUERY, EXPIRES_IN_SCHEMA, expiryOf, queryExpiresIn, requestedSeconds } from '../uploads/lifetime.js';
 import { sendUploadAnswer, submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
 import { IDEMPOTENCY_HEADERS, IMAGE_PART, KEYS_HEADERS, UPLOAD_RESPONSES, errorResponse, multipartRequestBody } from './schemas.js';
 
@@ -21,7 +22,8 @@ const answerHeaders = { ...KEYS_HEADERS, 'Idempotent-Replayed': { type: 'string'
 const uploadSchema = {
   summary: 'Store an image',
   headers: IDEMPOTENCY_HEADERS,
-  body: multipartRequestBody({ image: IMAGE_PART }, 'exactly one file part, named image'),
+  querystring: EXPIRES_IN_QUERY,
+  body: multipartRequestBody({ image: IMAGE_PART, [EXPIRES_IN]: EXPIRES_IN_SCHEMA }, 'exactly one file part, named image'),
   response: {
     201: { description: 'Stored and readable at once', headers: answerHeaders, $ref: 'StoredImage#' },
     202: { description: 'Accepted while ingest is behind: readable once ingested', headers: answerHeaders, $ref: 'AcceptedImage#' },
@@ -43,12 +45,20 @@ function availableStore(store: UploadDeps['idempotentUploads']): NonNullable<Upl
 
 /** `POST /`: store a new image; with an Idempotency-Key, a retry gets the first answer again. */
 export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
-  app.post<{ Headers: { [IDEMPOTENCY_KEY_HEADER]?: string } }>('/', { schema: uploadSchema }, async (request, reply) => {
+  app.post<{ Headers: { [IDEMPOTENCY_KEY_HEADER]?: string } }>('/', { schema: uploadSchema, config: { invalidInputCode: 'INVALID_EXPIRES_IN' } }, async (request, reply) => {
     const idempotencyKey = parseIdempotencyKey(request.headers[IDEMPOTENCY_KEY_HEADER]);
+    const lifetimeInQuery = queryExpiresIn(request.query);
     deps.ingest.assertAvailable();
     const idempotent = idempotencyKey === undefined ? undefined : { key: idempotencyKey, store: availableStore(deps.idempotentUploads) };
     const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget, idleTimeoutMs: deps.uploadIdleTimeoutMs });
-    const submit = () => submitVersion(request, deps, upload, generateImageKey(), { kind: 'create' }, 201);
+    let expiresAt: number | null;
+    try {
+      expiresAt = expiryOf(requestedSeconds(lifetimeInQuery, upload.fields.get(EXPIRES_IN)), deps.lifetime, deps.clock());
+    } catch (error) {
+      upload.release();
+      throw error;
+    }
+    const submit = () => submitVersion(request, deps, upload, generateImageKey(), { kind: 'create', expiresAt }, 201);
     if (idempotent === undefined) return sendUploadAnswer(reply, await submit());
     try {
       const { answer, replayed } = await idempotent.store.run(idempotent.key, upload.bytes, submit);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { BlocklistEntry, BlocklistQuery, ImageRecord, NewBlocklistEntry, Takedown } from '@imagehost/db';
+import { isExpired, isHidden, type BlocklistEntry, type BlocklistQuery, type ImageRecord, type NewBlocklistEntry, type NewReport, type OpenOutcome, type ReportRecord, type ReportRepository, type ReportStatus, type Takedown } from '@imagehost/db';
 import { AppError } from '@imagehost/errors';
 import { ingestJobId, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import type { ObjectMetadata } from '@imagehost/storage';
@@ -60,8 +60,34 @@ export class FakeImages implements ImageRecords {
   async markDeleted(imageKey: string, deleteKeyHash: string, at: Date): Promise<boolean> {
     this.answer();
     const record = this.records.get(imageKey);
-    if (record === undefined || record.deletedAt !== null || record.takedown != null || record.deleteKeyHash !== deleteKeyHash) return false;
+    // As the repository's condition: a taken-down, expired or hidden image's keys no longer work.
+    if (
+      record === undefined ||
+      record.deletedAt !== null ||
+      record.takedown != null ||
+      record.deleteKeyHash !== deleteKeyHash ||
+      isExpired(record, at.getTime()) ||
+      isHidden(record)
+    ) {
+      return false;
+    }
     this.records.set(imageKey, { ...record, deletedAt: at });
+    return true;
+  }
+
+  async unhide(imageKey: string): Promise<boolean> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || !isHidden(record)) return false;
+    this.records.set(imageKey, { ...record, hiddenAt: null });
+    return true;
+  }
+
+  async hide(imageKey: string, at: Date): Promise<boolean> {
+    this.answer();
+    const record = this.records.get(imageKey);
+    if (record === undefined || record.deletedAt !== null || isHidden(record)) return false;
+    this.records.set(imageKey, { ...record, hiddenAt: at });
     return true;
   }
 
@@ -158,6 +184,62 @@ export class FakeObjects implements ObjectStore {
 
   private answer(): void {
     if (this.down) throw outage('S3');
+  }
+}
+
+/**
+ * The reports collection (MongoDB in production), answering scripted outcomes: whether a
+ * report is opened or found already open (the unique index decides that in production), how
+ * many open reporters an image has, or an outage.
+ */
+export class FakeReports implements Pick<ReportRepository, 'open' | 'countOpen' | 'list' | 'findById' | 'resolveOpen'> {
+  /** Every report the route handed in, in order. */
+  readonly handedIn: NewReport[] = [];
+  /** What `open` answers next (default: opened). */
+  nextOutcome: OpenOutcome = { opened: true };
+  /** What `countOpen` answers. */
+  openReporters = 1;
+  /** While set, every call fails as the repository does while MongoDB is away. */
+  down = false;
+
+  async open(report: NewReport): Promise<OpenOutcome> {
+    if (this.down) throw outage('MongoDB');
+    this.handedIn.push({ ...report });
+    return this.nextOutcome;
+  }
+
+  async countOpen(): Promise<number> {
+    if (this.down) throw outage('MongoDB');
+    return this.openReporters;
+  }
+
+  /** What `list` answers (the queue as the repository would page it), and the calls it got. */
+  page: ReportRecord[] = [];
+  readonly listed: { status: ReportStatus; limit: number; after: string | undefined }[] = [];
+
+  async list(status: ReportStatus, limit: number, after?: string): Promise<ReportRecord[]> {
+    if (this.down) throw outage('MongoDB');
+    this.listed.push({ status, limit, after });
+    return this.page.map((report) => ({ ...report }));
+  }
+
+  /** What `findById` answers, by id. */
+  readonly byId = new Map<string, ReportRecord>();
+
+  async findById(reportId: string): Promise<ReportRecord | undefined> {
+    if (this.down) throw outage('MongoDB');
+    const found = this.byId.get(reportId);
+    return found === undefined ? undefined : { ...found };
+  }
+
+  /** What `resolveOpen` answers (how many it resolved), and the calls it got. */
+  resolvedCount = 1;
+  readonly resolutions: { imageKey: string; status: string; at: Date; note: string | null }[] = [];
+
+  async resolveOpen(imageKey: string, status: Exclude<ReportStatus, 'open'>, at: Date, note: string | null): Promise<number> {
+    if (this.down) throw outage('MongoDB');
+    this.resolutions.push({ imageKey, status, at, note });
+    return this.resolvedCount;
   }
 }
 
@@ -355,10 +437,11 @@ export class FakeIngest implements IngestQueueClient {
       deleteKeyHash: data.deleteKeyHash,
       updateKeyHash: data.updateKeyHash,
       updatedAt: new Date(data.acceptedAt),
+      ...(data.expiresAt === undefined ? {} : { expiresAt: data.expiresAt === null ? null : new Date(data.expiresAt) }),
     };
     const previous = this.images.records.get(data.imageKey);
     if (data.kind === 'create') {
-      this.images.records.set(data.imageKey, { _id: data.imageKey, ...version, createdAt: new Date(data.acceptedAt), deletedAt: null });
+      this.images.records.set(data.imageKey, { _id: data.imageKey, expiresAt: null, ...version, createdAt: new Date(data.acceptedAt), deletedAt: null });
     } else if (previous === undefined) {
       throw new Error(`the test scripted 'stored' for a replacement of ${data.imageKey}, which has no record`);
     } else {

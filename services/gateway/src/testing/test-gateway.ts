@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { loadGatewayConfig } from '@imagehost/config';
 import { buildApp } from '../app.js';
 import { createGatewayMetrics } from '../metrics.js';
-import { FakeBlocklist, FakeImages, FakeIngest, FakeObjects, FakePurges } from './fakes.js';
+import { FakeBlocklist, FakeImages, FakeIngest, FakeObjects, FakePurges, FakeReports } from './fakes.js';
 import { OpenApiConformance, type OpenApiDocument } from './openapi-conformance.js';
 
 // The gateway built in-process over fakes, for route tests through `app.inject()`: no port,
@@ -43,6 +43,7 @@ export interface TestGateway {
   readonly blocklist: FakeBlocklist;
   readonly ingest: FakeIngest;
   readonly purges: FakePurges;
+  readonly reports: FakeReports;
   /** The gateway's clock, in milliseconds since the epoch; tests move it. */
   readonly time: { now: number };
   /** Upload bytes the gateway holds in memory, as its gauge reports them. */
@@ -143,10 +144,11 @@ async function buildTestGateway(env: Readonly<Record<string, string>>): Promise<
   const objects = new FakeObjects();
   const ingest = new FakeIngest(images, objects);
   const purges = new FakePurges();
+  const reports = new FakeReports();
   const blocklist = new FakeBlocklist();
   const time = { now: TEST_START_MS };
   const registry = new Registry();
-  const app = await buildApp(config, { images, objects, blocklist, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
+  const app = await buildApp(config, { images, reports, objects, blocklist, ingest, purges, metrics: createGatewayMetrics(registry), clock: () => time.now });
   await app.ready();
   const conformance = new OpenApiConformance(app.swagger() as OpenApiDocument);
   let remoteAddress = '127.0.0.1';
@@ -172,6 +174,7 @@ async function buildTestGateway(env: Readonly<Record<string, string>>): Promise<
     blocklist,
     ingest,
     purges,
+    reports,
     time,
     metrics: () => registry.metrics(),
     uploadMemory: async () => (await registry.getSingleMetric('imagehost_upload_memory_bytes')?.get())?.values[0]?.value ?? Number.NaN,

@@ -9,6 +9,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { ObjectStore } from '@imagehost/storage';
 import type { IngestOutcome } from './ingest-client.js';
 import type { ImageUpload } from './read-image-upload.js';
+import { expiresAtField, type LifetimePolicy } from './lifetime.js';
 
 /** A job on the ingest queue as `enqueue` returned it, to be handed back to `waitForResult`. */
 export interface QueuedIngest {
@@ -37,6 +38,8 @@ export interface SubmitDeps {
   readonly stripMetadata: boolean;
   /** Milliseconds since the epoch: when an upload is accepted (its Last-Modified once ingested). */
   readonly clock: () => number;
+  /** How long images may live and live by default (MAX_IMAGE_LIFETIME, DEFAULT_IMAGE_LIFETIME). */
+  readonly lifetime: LifetimePolicy;
 }
 
 export function publicUrl(request: FastifyRequest, publicBaseUrl: string | undefined, imageKey: string): string {
@@ -59,8 +62,14 @@ async function refuseBlockedBytes(blocklist: SubmitDeps['blocklist'], sha256s: r
   }
 }
 
-/** What distinguishes a new image from a replacement in the ingest job. */
-export type VersionIntent = { readonly kind: 'create' } | { readonly kind: 'replace'; readonly expectedUpdateKeyHash: string };
+/**
+ * What distinguishes a new image from a replacement in the ingest job, and when the image
+ * expires once this version is recorded (ms since the epoch, `null` for never).
+ */
+export type VersionIntent = { readonly expiresAt: number | null } & (
+  | { readonly kind: 'create' }
+  | { readonly kind: 'replace'; readonly expectedUpdateKeyHash: string }
+);
 
 /** What POST and PATCH answer once the upload is stored: the status and the JSON body. */
 export interface UploadAnswer {
@@ -140,7 +149,7 @@ export async function submitVersion(
     throw error;
   }
   const keys = { image_key: imageKey, delete_key: deleteKey, update_key: updateKey, url: publicUrl(request, deps.publicBaseUrl, imageKey) };
-  const removed = { metadata_bytes_removed: stored.removedBytes };
+  const removed = { metadata_bytes_removed: stored.removedBytes, expires_at: expiresAtField(intent.expiresAt) };
   if (outcome.state === 'pending') {
     return { status: 202, body: { ...keys, status: 'processing', content_type: upload.contentType, bytes: stored.bytes.length, ...removed } };
   }
