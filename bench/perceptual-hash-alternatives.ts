@@ -13,11 +13,12 @@ const COSINES = Array.from({ length: LOW }, (_, k) => Float64Array.from({ length
 /**
  * The DCT hash of an image: a 32×32 grey thumbnail, its 2-D DCT-II, and one bit per
  * coefficient of the 8×8 lowest frequencies saying whether it lies above their median.
- * Same thumbnail pipeline as the library's dHash (EXIF orientation applied). 16 hex digits.
+ * Same thumbnail pipeline as the library's dHash (EXIF orientation applied, transparency on white). 16 hex digits.
  */
 export async function dctHash(image: Buffer | Uint8Array): Promise<string> {
   const { data } = await sharp(image, { failOn: 'none' })
     .rotate()
+    .flatten({ background: '#ffffff' })
     .greyscale()
     .resize(SIDE, SIDE, { fit: 'fill', kernel: 'lanczos3' })
     .raw()
