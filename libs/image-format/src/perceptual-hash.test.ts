@@ -36,6 +36,32 @@ describe('perceptualHash', () => {
   });
 });
 
+/** `scene(seed)` cut out as an ellipse on a transparent background, `hidden` under the transparent pixels. */
+async function cutOut(seed: number, hidden: number): Promise<Buffer> {
+  const { data, info } = await sharp(await scene(seed)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const rgba = Buffer.alloc(info.width * info.height * 4);
+  for (let y = 0; y < info.height; y += 1) {
+    for (let x = 0; x < info.width; x += 1) {
+      const inside = ((x - info.width / 2) / (info.width / 3)) ** 2 + ((y - info.height / 2) / (info.height / 3)) ** 2 <= 1;
+      const from = (y * info.width + x) * 3;
+      const to = (y * info.width + x) * 4;
+      for (let channel = 0; channel < 3; channel += 1) rgba[to + channel] = inside ? (data[from + channel] ?? 0) : hidden;
+      rgba[to + 3] = inside ? 255 : 0;
+    }
+  }
+  return sharp(rgba, { raw: { width: info.width, height: info.height, channels: 4 } }).png().toBuffer();
+}
+
+describe('perceptualHash of a transparent picture', () => {
+  it('hashes what is seen on white: the colour under transparent pixels does not count, and a JPEG copy on white matches', async () => {
+    const overBlack = await cutOut(7, 0);
+    const hash = await perceptualHash(overBlack);
+    expect(await perceptualHash(await cutOut(7, 255))).toBe(hash);
+    const jpegOnWhite = await sharp(overBlack).flatten({ background: '#ffffff' }).jpeg({ quality: 70 }).toBuffer();
+    expect(hammingDistance(hash, await perceptualHash(jpegOnWhite))).toBeLessThanOrEqual(6);
+  });
+});
+
 describe('hammingDistance', () => {
   it('counts the differing bits', () => {
     expect(hammingDistance('0000000000000000', '0000000000000000')).toBe(0);

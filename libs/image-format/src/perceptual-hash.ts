@@ -8,11 +8,15 @@ export const PERCEPTUAL_HASH_BITS = 64;
  * thumbnail is brighter than its right neighbour. It survives re-encoding, resizing and
  * metadata stripping, which change bytes but not the picture's gradients; compare two with
  * `hammingDistance`. EXIF orientation is applied first, so a rotated-by-flag copy matches.
+ * A transparent image is hashed as seen on white, as most converters save it as a JPEG.
  * Returned as 16 lower-case hex digits (a stable string to store and index).
  */
 export async function perceptualHash(image: Buffer | Uint8Array): Promise<string> {
   const { data } = await sharp(image, { failOn: 'none' })
     .rotate()
+    // Without it the hash follows whatever colour lies hidden under transparent pixels, not
+    // the picture, and a cut-out PNG missed its own JPEG copy (bench/README.md#perceptual-hash).
+    .flatten({ background: '#ffffff' })
     .greyscale()
     .resize(9, 8, { fit: 'fill', kernel: 'lanczos3' })
     .raw()
