@@ -10,12 +10,15 @@ const MiB = 2 ** 20;
 const MAX_RSS_BYTES = 400 * MiB;
 /**
  * Over one minute the processes are still warming up (heaps growing to their working size,
- * the gateways' 32 MiB version caches filling) and the spike sits between the two fifths
- * compared: measured growth here is 4-28 MiB. 64 MiB allows for that and a slower machine; it
- * catches gross leaks only (about 25 KiB per request, at ~2 500 requests per gateway): the
- * minutes of `npm run soak` are the test of flatness.
+ * the gateways' 32 MiB version caches filling, the ingest workers' decoders after the spike)
+ * and the spike sits between the two fifths compared. Measured growth: 4-28 MiB on Node 20;
+ * on Node 24, in a clean-clone run of the whole suite, gateways 31.6 and 41.6 MiB, reaper 62.7,
+ * ingest workers 97.9 and 103.3 (they also hash every upload's picture for the blocklist now).
+ * 160 MiB allows for that and a slower machine; it catches gross leaks only (about 60 KiB per
+ * request, at ~2 500 requests per gateway): the minutes of `npm run soak` are the test of
+ * flatness.
  */
-const MAX_GROWTH_BYTES = 64 * MiB;
+const MAX_GROWTH_BYTES = 160 * MiB;
 
 // The short soak: about a minute of mixed load with a 10 s spike, through the same runSoak
 // as `npm run soak`, on the suite's backends.

@@ -1,6 +1,6 @@
 import type { Connection, mongo } from 'mongoose';
 import { AppError } from '@imagehost/errors';
-import { callMongo, isDuplicateKeyError, type MongoCallObserver } from './backend-errors.js';
+import { callMongo, isDuplicateKeyError, isNamespaceExistsError, type MongoCallObserver } from './backend-errors.js';
 import { BLOCKLIST_COLLECTION, type BlocklistEntry, type BlocklistEntryView, type BlocklistKind } from './blocklist.model.js';
 import { perceptualTerms, sha256Term, storedPerceptualTerms } from './blocklist-terms.js';
 
@@ -54,7 +54,7 @@ export class BlocklistRepository {
       await this.connection.db?.createCollection(BLOCKLIST_COLLECTION);
     }).catch((error: unknown) => {
       // A concurrent replica may have created it first.
-      if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
+      if (!isNamespaceExistsError(error)) throw error;
     });
     // Plain indexes only (the array field's is multikey on MongoDB).
     await this.call('createIndexes', async () => {

@@ -39,8 +39,6 @@ export function connectDatabase(settings: DatabaseSettings): Connection {
   return mongoose.createConnection(settings.url, {
     dbName: settings.dbName,
     bufferCommands: false,
-    autoIndex: false,
-    autoCreate: false,
     serverSelectionTimeoutMS: 3000,
     connectTimeoutMS: 3000,
     // A server that accepts and then never answers must not hold a request forever; 30 s

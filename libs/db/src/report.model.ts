@@ -1,4 +1,5 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+/** The collection of abuse reports. */
+export const REPORTS_COLLECTION = 'reports';
 
 /** Why the public reports an image. */
 export const REPORT_REASONS = ['illegal', 'copyright', 'abuse', 'csam', 'spam', 'other'] as const;
@@ -31,31 +32,4 @@ export interface ReportRecord {
    * on it keeps one open report per client and image, across every gateway replica.
    */
   openKey?: string;
-}
-
-const reportSchema = new Schema<ReportRecord>(
-  {
-    _id: { type: String, required: true },
-    imageKey: { type: String, required: true },
-    reporter: { type: String, required: true },
-    reason: { type: String, required: true, enum: REPORT_REASONS },
-    details: { type: String, default: null },
-    contact: { type: String, default: null },
-    status: { type: String, required: true, enum: REPORT_STATUSES },
-    createdAt: { type: Date, required: true },
-    resolvedAt: { type: Date, default: null },
-    resolution: { type: String, default: null },
-    openKey: { type: String },
-  },
-  { collection: 'reports', versionKey: false, timestamps: false, strict: 'throw' },
-);
-reportSchema.index({ openKey: 1 }, { unique: true, sparse: true });
-// The queue (by status, oldest first) and the reports of one image.
-reportSchema.index({ status: 1, _id: 1 });
-reportSchema.index({ imageKey: 1, status: 1 });
-
-export type ReportModel = Model<ReportRecord>;
-
-export function reportModel(connection: Connection): ReportModel {
-  return connection.model<ReportRecord>('Report', reportSchema);
 }

@@ -1,6 +1,7 @@
-import type { Connection } from 'mongoose';
-import { callMongo, isDuplicateKeyError, type MongoCallObserver } from './backend-errors.js';
-import { reportModel, type ReportModel, type ReportRecord, type ReportStatus } from './report.model.js';
+import type { Connection, mongo } from 'mongoose';
+import { AppError } from '@imagehost/errors';
+import { callMongo, isDuplicateKeyError, isNamespaceExistsError, type MongoCallObserver } from './backend-errors.js';
+import { REPORTS_COLLECTION, type ReportRecord, type ReportStatus } from './report.model.js';
 
 /** A report as the public hands it in, before it is stored as open. */
 export type NewReport = Pick<ReportRecord, '_id' | 'imageKey' | 'reporter' | 'reason' | 'details' | 'contact' | 'createdAt'>;
@@ -15,15 +16,23 @@ export interface OpenReportStats {
   readonly oldestCreatedAt: Date | undefined;
 }
 
-/** Abuse reports in MongoDB: the only code that reads or writes the `reports` collection. */
-export class ReportRepository {
-  private readonly model: ReportModel;
+/** Everything but the dedup key, which is the index's business. */
+const WITHOUT_OPEN_KEY = { projection: { openKey: 0 } } as const;
 
+/**
+ * Abuse reports in MongoDB: the only code that reads or writes the `reports` collection,
+ * through the driver like the image repository.
+ */
+export class ReportRepository {
   constructor(
     private readonly connection: Connection,
     private readonly observeCall?: MongoCallObserver,
-  ) {
-    this.model = reportModel(connection);
+  ) {}
+
+  private reports(): mongo.Collection<ReportRecord> {
+    const db = this.connection.db;
+    if (db === undefined) throw new AppError('BACKEND_UNAVAILABLE', 'MongoDB is not connected');
+    return db.collection<ReportRecord>(REPORTS_COLLECTION);
   }
 
   private call<T>(operation: string, run: () => Promise<T>): Promise<T> {
@@ -33,10 +42,18 @@ export class ReportRepository {
   /** Creates the collection's indexes; called once at start-up (after the connection is up). */
   async prepare(): Promise<void> {
     await this.call('connect', () => this.connection.asPromise());
-    await this.call('createCollection', () => this.model.createCollection().then(() => undefined)).catch((error: unknown) => {
-      if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
+    await this.call('createCollection', async () => {
+      await this.connection.db?.createCollection(REPORTS_COLLECTION);
+    }).catch((error: unknown) => {
+      // A concurrent replica may have created it first.
+      if (!isNamespaceExistsError(error)) throw error;
     });
-    await this.call('createIndexes', () => this.model.createIndexes());
+    // Plain, unique and sparse indexes only: what MongoDB and mongo-java-server share.
+    await this.call('createIndexes', async () => {
+      await this.reports().createIndex({ openKey: 1 }, { unique: true, sparse: true });
+      await this.reports().createIndex({ status: 1, _id: 1 });
+      await this.reports().createIndex({ imageKey: 1, status: 1 });
+    });
   }
 
   /**
@@ -47,7 +64,7 @@ export class ReportRepository {
     const record: ReportRecord = { ...report, status: 'open', resolvedAt: null, resolution: null, openKey: `${report.imageKey}:${report.reporter}` };
     try {
       await this.call('insertReport', async () => {
-        await this.model.create(record);
+        await this.reports().insertOne(record);
       });
       return { opened: true };
     } catch (error) {
@@ -58,23 +75,23 @@ export class ReportRepository {
 
   /** How many distinct clients have an open report on this image (one open report each). */
   async countOpen(imageKey: string): Promise<number> {
-    return this.call('countOpenReports', () => this.model.countDocuments({ imageKey, status: 'open' }).exec());
+    return this.call('countOpenReports', () => this.reports().countDocuments({ imageKey, status: 'open' }));
   }
 
   /** Reports with this status, oldest first, `limit` of them after the report `after` (a page's last id). */
   async list(status: ReportStatus, limit: number, after?: string): Promise<ReportRecord[]> {
-    const filter = after === undefined ? { status } : { status, _id: { $gt: after } };
-    return this.call('listReports', () => this.model.find(filter, { openKey: 0 }).sort({ _id: 1 }).limit(limit).lean<ReportRecord[]>().exec());
+    const filter: mongo.Filter<ReportRecord> = after === undefined ? { status } : { status, _id: { $gt: after } };
+    return this.call('listReports', () => this.reports().find(filter, WITHOUT_OPEN_KEY).sort({ _id: 1 }).limit(limit).toArray());
   }
 
   async findById(reportId: string): Promise<ReportRecord | undefined> {
-    const found = await this.call('findReport', () => this.model.findById(reportId, { openKey: 0 }).lean<ReportRecord>().exec());
+    const found = await this.call('findReport', () => this.reports().findOne({ _id: reportId }, WITHOUT_OPEN_KEY));
     return found ?? undefined;
   }
 
   /** Every report of the image, oldest first (what an operator inspects). */
   async listForImage(imageKey: string): Promise<ReportRecord[]> {
-    return this.call('listImageReports', () => this.model.find({ imageKey }, { openKey: 0 }).sort({ _id: 1 }).lean<ReportRecord[]>().exec());
+    return this.call('listImageReports', () => this.reports().find({ imageKey }, WITHOUT_OPEN_KEY).sort({ _id: 1 }).toArray());
   }
 
   /**
@@ -83,7 +100,7 @@ export class ReportRepository {
    */
   async resolveOpen(imageKey: string, status: Exclude<ReportStatus, 'open'>, at: Date, note: string | null): Promise<number> {
     const result = await this.call('resolveReports', () =>
-      this.model.updateMany({ imageKey, status: 'open' }, { $set: { status, resolvedAt: at, resolution: note }, $unset: { openKey: '' } }).exec(),
+      this.reports().updateMany({ imageKey, status: 'open' }, { $set: { status, resolvedAt: at, resolution: note }, $unset: { openKey: '' } }),
     );
     return result.modifiedCount;
   }
@@ -91,8 +108,8 @@ export class ReportRepository {
   /** How many reports are open, and since when the oldest waits. */
   async openStats(): Promise<OpenReportStats> {
     const [open, oldest] = await Promise.all([
-      this.call('countOpenReports', () => this.model.countDocuments({ status: 'open' }).exec()),
-      this.call('oldestOpenReport', () => this.model.findOne({ status: 'open' }, { createdAt: 1 }).sort({ _id: 1 }).lean<Pick<ReportRecord, 'createdAt'>>().exec()),
+      this.call('countOpenReports', () => this.reports().countDocuments({ status: 'open' })),
+      this.call('oldestOpenReport', () => this.reports().findOne({ status: 'open' }, { projection: { createdAt: 1 }, sort: { _id: 1 } })),
     ]);
     return { open, oldestCreatedAt: oldest?.createdAt };
   }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { imageObjectsPrefix } from '@imagehost/keys';
-import { TestStack, fixtures, freePort, multipartBody, request, uploadImage, waitFor } from '@imagehost/testing';
+import { TestStack, fixtures, freePort, multipartBody, request, waitFor } from '@imagehost/testing';
 
 // Expiry against the real processes, two gateways on the same backends: an image with a short
 // lifetime is served by both until its expires_at and 404 on both from then on (every 200
@@ -42,7 +42,8 @@ describe('an image with expires_in', () => {
   it('is served by every gateway until expires_at, 404 on every one and every method after, then purged', async () => {
     const bytes = await fixtures.baselineJpeg();
     const before = Date.now();
-    const posted = await uploadImage(stack.baseUrl, bytes, 'a.jpg', `/?expires_in=${LIFETIME_S}`);
+    const upload = multipartBody([{ name: 'image', filename: 'a.jpg', bytes }, { name: 'expires_in', value: String(LIFETIME_S) }]);
+    const posted = await request(stack.url('/'), { method: 'POST', body: upload.body, headers: { 'content-type': upload.contentType } });
     expect(posted.status).toBe(201);
     const answer = posted.json as unknown as Answer;
     const expiresAt = Date.parse(answer.expires_at ?? '');

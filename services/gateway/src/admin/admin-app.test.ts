@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { FastifyInstance } from 'fastify';
+import { AppError } from '@imagehost/errors';
 import { fixtures, multipartBody } from '@imagehost/testing';
 import { TEST_START_MS, expectError, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 import { buildAdminApp } from './admin-app.js';
@@ -177,6 +178,15 @@ describe('takedown', () => {
 
     expect(auditLines()).toEqual([expect.objectContaining({ action: 'takedown', imageKey: keys.image_key, reason: 'copyright', requestId: 'req-1', outcome: 'ok' })]);
     expect(JSON.stringify(lines)).not.toContain(keys.delete_key);
+  });
+
+  it('while the blocklist cannot be read, an upload goes on to the queue, whose worker checks it again', async () => {
+    gateway.blocklist.down = true;
+    gateway.ingest.answerNext({ outcome: 'refused', error: new AppError('CONTENT_BLOCKED', 'blocked') });
+    const png = await fixtures.rgbPng();
+    expectError(await gateway.sendForm('POST', '/', multipartBody([{ name: 'image', filename: 'c.png', bytes: png }])), 451, 'CONTENT_BLOCKED');
+    expect(gateway.ingest.jobs).toHaveLength(1);
+    gateway.blocklist.down = false;
   });
 
   it('again on an image already down: finishes nothing left and says so; unknown, deleted or bad input: refused and audited', async () => {

@@ -4,7 +4,7 @@ import type { ByteBudget } from '../uploads/byte-budget.js';
 import { readImageUpload } from '../uploads/read-image-upload.js';
 import { imageUnlockedBy, presentedKey } from './capability.js';
 import { sendUploadAnswer, submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
-import { EXPIRES_IN, EXPIRES_IN_QUERY, EXPIRES_IN_SCHEMA, expiryOf, queryExpiresIn, requestedSeconds } from '../uploads/lifetime.js';
+import { EXPIRES_IN, EXPIRES_IN_SCHEMA, expiryOf, requestedSeconds } from '../uploads/lifetime.js';
 import {
   IMAGE_KEY_PARAMS,
   IMAGE_PART,
@@ -29,7 +29,6 @@ const replaceSchema = {
   summary: 'Replace an image; the image key stays, both capability keys are rotated',
   params: IMAGE_KEY_PARAMS,
   headers: { type: 'object', properties: { 'X-Update-Key': { type: 'string', description: 'or the form field update_key' } } },
-  querystring: EXPIRES_IN_QUERY,
   body: multipartRequestBody(
     { image: IMAGE_PART, [UPDATE_KEY_FIELD]: { type: 'string', description: 'before or after the file; or the X-Update-Key header' }, [EXPIRES_IN]: EXPIRES_IN_SCHEMA },
     'one file part named image, and the update key',
@@ -56,10 +55,9 @@ const replaceSchema = {
  * compare-and-set on the key hash, so of concurrent PATCHes exactly one wins.
  */
 export async function replaceRoutes(app: FastifyInstance, deps: ReplaceDeps): Promise<void> {
-  app.patch<{ Params: { imageKey: string }; Headers: { 'x-update-key'?: string } }>('/:imageKey', { schema: replaceSchema, config: { invalidInputCode: 'INVALID_EXPIRES_IN' } }, async (request, reply) => {
+  app.patch<{ Params: { imageKey: string }; Headers: { 'x-update-key'?: string } }>('/:imageKey', { schema: replaceSchema }, async (request, reply) => {
     const { imageKey } = request.params;
     const header = request.headers['x-update-key'];
-    const lifetimeInQuery = queryExpiresIn(request.query);
     if (header !== undefined) {
       await imageUnlockedBy(deps.images, imageKey, presentedKey(header, undefined, UPDATE_KEY_FIELD), (r) => r.updateKeyHash);
     }
@@ -70,7 +68,7 @@ export async function replaceRoutes(app: FastifyInstance, deps: ReplaceDeps): Pr
       const { record, keyHash } = await imageUnlockedBy(deps.images, imageKey, key, (r) => r.updateKeyHash);
       // Without expires_in the image keeps its expiry: the compare-and-set on this key hash
       // means no other replacement changed it in between.
-      const expiresAt = expiryOf(requestedSeconds(lifetimeInQuery, upload.fields.get(EXPIRES_IN)), deps.lifetime, deps.clock(), record.expiresAt ?? null);
+      const expiresAt = expiryOf(requestedSeconds(upload.fields.get(EXPIRES_IN)), deps.lifetime, deps.clock(), record.expiresAt ?? null);
       return sendUploadAnswer(reply, await submitVersion(request, deps, upload, imageKey, { kind: 'replace', expectedUpdateKeyHash: keyHash, expiresAt }, 200));
     } finally {
       upload.release();

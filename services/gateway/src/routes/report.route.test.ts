@@ -105,7 +105,7 @@ describe('refusals', () => {
     const deleted = await store();
     const removed = await gateway.request({ method: 'DELETE', url: `/${deleted.image_key}`, headers: { 'x-delete-key': deleted.delete_key } });
     expect(removed.statusCode).toBe(200);
-    const expiring = await gateway.sendForm('POST', '/?expires_in=60', multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }]));
+    const expiring = await gateway.sendForm('POST', '/', multipartBody([{ name: 'image', filename: 'a.jpg', bytes: await fixtures.baselineJpeg() }, { name: 'expires_in', value: '60' }]));
     gateway.time.now += 60_000;
     for (const imageKey of ['AAAAAAAAAAAAAAAA', 'not-a-key', deleted.image_key, expiring.json<Keys>().image_key]) {
       expectError(await report(imageKey, { reason: 'abuse' }), 404, 'IMAGE_NOT_FOUND');

@@ -5,7 +5,7 @@ import type { ByteBudget } from '../uploads/byte-budget.js';
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, parseIdempotencyKey } from '../uploads/idempotency-key.js';
 import type { IdempotentUploads } from '../uploads/idempotent-uploads.js';
 import { readImageUpload } from '../uploads/read-image-upload.js';
-import { EXPIRES_IN, EXPIRES_IN_QUERY, EXPIRES_IN_SCHEMA, expiryOf, queryExpiresIn, requestedSeconds } from '../uploads/lifetime.js';
+import { EXPIRES_IN, EXPIRES_IN_SCHEMA, expiryOf, requestedSeconds } from '../uploads/lifetime.js';
 import { sendUploadAnswer, submitVersion, type SubmitDeps } from '../uploads/submit-version.js';
 import { IDEMPOTENCY_HEADERS, IMAGE_PART, KEYS_HEADERS, UPLOAD_RESPONSES, errorResponse, multipartRequestBody } from './schemas.js';
 
@@ -22,7 +22,6 @@ const answerHeaders = { ...KEYS_HEADERS, 'Idempotent-Replayed': { type: 'string'
 const uploadSchema = {
   summary: 'Store an image',
   headers: IDEMPOTENCY_HEADERS,
-  querystring: EXPIRES_IN_QUERY,
   body: multipartRequestBody({ image: IMAGE_PART, [EXPIRES_IN]: EXPIRES_IN_SCHEMA }, 'exactly one file part, named image'),
   response: {
     201: { description: 'Stored and readable at once', headers: answerHeaders, $ref: 'StoredImage#' },
@@ -45,15 +44,14 @@ function availableStore(store: UploadDeps['idempotentUploads']): NonNullable<Upl
 
 /** `POST /`: store a new image; with an Idempotency-Key, a retry gets the first answer again. */
 export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
-  app.post<{ Headers: { [IDEMPOTENCY_KEY_HEADER]?: string } }>('/', { schema: uploadSchema, config: { invalidInputCode: 'INVALID_EXPIRES_IN' } }, async (request, reply) => {
+  app.post<{ Headers: { [IDEMPOTENCY_KEY_HEADER]?: string } }>('/', { schema: uploadSchema }, async (request, reply) => {
     const idempotencyKey = parseIdempotencyKey(request.headers[IDEMPOTENCY_KEY_HEADER]);
-    const lifetimeInQuery = queryExpiresIn(request.query);
     deps.ingest.assertAvailable();
     const idempotent = idempotencyKey === undefined ? undefined : { key: idempotencyKey, store: availableStore(deps.idempotentUploads) };
     const upload = await readImageUpload(request, { maxUploadBytes: deps.maxUploadBytes, budget: deps.budget, idleTimeoutMs: deps.uploadIdleTimeoutMs });
     let expiresAt: number | null;
     try {
-      expiresAt = expiryOf(requestedSeconds(lifetimeInQuery, upload.fields.get(EXPIRES_IN)), deps.lifetime, deps.clock());
+      expiresAt = expiryOf(requestedSeconds(upload.fields.get(EXPIRES_IN)), deps.lifetime, deps.clock());
     } catch (error) {
       upload.release();
       throw error;

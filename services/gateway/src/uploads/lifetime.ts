@@ -1,7 +1,7 @@
 import { LIFETIME_CEILING_SECONDS } from '@imagehost/config';
 import { AppError } from '@imagehost/errors';
 
-/** The form field and query parameter that ask for an image's lifetime, in seconds. */
+/** The form field that asks for an image's lifetime, in seconds. */
 export const EXPIRES_IN = 'expires_in';
 
 /** What the operator allows (MAX_IMAGE_LIFETIME) and gives by default (DEFAULT_IMAGE_LIFETIME), in seconds. */
@@ -16,15 +16,9 @@ export interface LifetimePolicy {
 export const EXPIRES_IN_SCHEMA = {
   type: 'integer',
   minimum: 0,
+  maximum: LIFETIME_CEILING_SECONDS,
   description:
-    'seconds the image lives from this upload (0: never, only where MAX_IMAGE_LIFETIME is unset); more than MAX_IMAGE_LIFETIME is 400 EXPIRES_IN_TOO_LONG. As the form field expires_in (before or after the file) or the query parameter, not both. Absent: DEFAULT_IMAGE_LIFETIME (else MAX_IMAGE_LIFETIME, else never) on POST; the current expiry on PATCH',
-} as const;
-
-/** The query string of POST and PATCH. */
-export const EXPIRES_IN_QUERY = {
-  type: 'object',
-  // A query value is text: the same whole number of seconds, as digits.
-  properties: { [EXPIRES_IN]: { type: 'string', pattern: '^[0-9]{1,12}$', description: EXPIRES_IN_SCHEMA.description } },
+    'seconds the image lives from this upload (0: never, only where MAX_IMAGE_LIFETIME is unset); more than MAX_IMAGE_LIFETIME is 400 EXPIRES_IN_TOO_LONG. A form field, before or after the file. Absent: DEFAULT_IMAGE_LIFETIME (else MAX_IMAGE_LIFETIME, else never) on POST; the current expiry on PATCH',
 } as const;
 
 const SECONDS = /^\d{1,12}$/;
@@ -34,19 +28,9 @@ function parsed(value: unknown): number {
   return Number(value);
 }
 
-/** The `expires_in` of the query string, checked before the body is read; `undefined` when absent. */
-export function queryExpiresIn(query: unknown): number | undefined {
-  const value = typeof query === 'object' && query !== null ? (query as Record<string, unknown>)[EXPIRES_IN] : undefined;
-  if (value === undefined) return undefined;
-  if (Array.isArray(value)) throw new AppError('INVALID_EXPIRES_IN', `send ${EXPIRES_IN} once`);
-  return parsed(value);
-}
-
-/** The lifetime asked for in the query or the form (not both); `undefined` when neither. */
-export function requestedSeconds(fromQuery: number | undefined, field: string | undefined): number | undefined {
-  if (field === undefined) return fromQuery;
-  if (fromQuery !== undefined) throw new AppError('INVALID_EXPIRES_IN', `send ${EXPIRES_IN} once: in the query or in the form`);
-  return parsed(field);
+/** The lifetime the form asks for; `undefined` when it asks none. */
+export function requestedSeconds(field: string | undefined): number | undefined {
+  return field === undefined ? undefined : parsed(field);
 }
 
 /**

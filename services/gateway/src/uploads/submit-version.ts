@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlocklistRepository } from '@imagehost/db';
-import { AppError } from '@imagehost/errors';
+import { AppError, errorMessage } from '@imagehost/errors';
+import { within } from '@imagehost/ops';
 import { stripImageMetadata } from '@imagehost/image-format';
 import { generateCapabilityKey, generateVersionId, hashCapabilityKey, objectKeyFor } from '@imagehost/keys';
 import { ingestJobMetadata, type IngestJobData } from '@imagehost/jobs';
@@ -51,12 +52,24 @@ function sha256Of(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** How long an upload waits for the gateway's blocklist lookup before the worker's check has to do. */
+const BLOCKLIST_LOOKUP_DEADLINE_MS = 1000;
+
 /**
  * Refuses bytes that are on the blocklist, as uploaded or as they would be stored, before
  * anything is written. (Re-encoded copies need the pixels: the ingest worker catches those.)
+ * The worker checks the same digests again and is the one that decides, so while MongoDB does
+ * not answer here the upload goes on to wait in the queue, as every upload does then, rather
+ * than being refused: the worker refuses it once MongoDB is back and the reaper removes it.
  */
-async function refuseBlockedBytes(blocklist: SubmitDeps['blocklist'], sha256s: readonly string[]): Promise<void> {
-  const entries = await blocklist.findCandidates({ sha256s });
+async function refuseBlockedBytes(blocklist: SubmitDeps['blocklist'], sha256s: readonly string[], log: FastifyRequest['log']): Promise<void> {
+  let entries;
+  try {
+    entries = await within(BLOCKLIST_LOOKUP_DEADLINE_MS, blocklist.findCandidates({ sha256s }));
+  } catch (error) {
+    log.warn({ err: errorMessage(error) }, 'blocklist lookup failed; the ingest worker checks the upload');
+    return;
+  }
   if (entries.some((entry) => entry.kind === 'sha256' && sha256s.includes(entry.hash))) {
     throw new AppError('CONTENT_BLOCKED', 'this content was taken down and cannot be uploaded again');
   }
@@ -109,7 +122,7 @@ export async function submitVersion(
     const uploadedSha256 = sha256Of(upload.bytes);
     stored = deps.stripMetadata ? stripImageMetadata(upload.bytes, upload.contentType) : { bytes: upload.bytes, removedBytes: 0 };
     const storedSha256 = deps.stripMetadata ? sha256Of(stored.bytes) : uploadedSha256;
-    await refuseBlockedBytes(deps.blocklist, [uploadedSha256, storedSha256]);
+    await refuseBlockedBytes(deps.blocklist, [uploadedSha256, storedSha256], request.log);
     job = {
       ...intent,
       imageKey,
