@@ -31,9 +31,14 @@ const CHECKS = [
 // A schema-valid request may still be refused for what no schema states: bytes that are not
 // a JPEG or PNG or do not decode (415, 422), a filename extension (415), a Range past the
 // image's end (416). Any other refusal of a valid request is a gap in the document.
+// A request that breaks the schema is refused 400 (and the like), or 413 when its body is over
+// the route's size limit, which is checked before the body is parsed.
 const CONFIG = `
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "415", "416", "422"]
+
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 `;
 
 let stack: TestStack;

@@ -31,7 +31,7 @@ const reportSchema = {
   body: {
     type: 'object',
     required: ['reason'],
-    additionalProperties: false,
+    description: 'Members other than these are ignored',
     properties: {
       reason: { type: 'string', enum: REPORT_REASONS },
       details: { type: 'string', maxLength: REPORT_DETAILS_MAX, description: 'what is wrong, for the operator' },
