@@ -6,6 +6,7 @@ import {
   TestStack,
   fixtures,
   jpegSegment,
+  metricSample,
   multipartBody,
   phoneExif,
   request,
@@ -27,6 +28,11 @@ const ROUNDS = 20;
 let stack: TestStack;
 let a: GatewayProcess;
 let b: GatewayProcess;
+
+/** A process's `imagehost_blocklist_refusals_total` for this kind of match, from its /metrics. */
+async function blocklistRefusals(opsUrl: string, match: 'exact' | 'perceptual'): Promise<number> {
+  return metricSample((await request(`${opsUrl}/metrics`)).body.toString('utf8'), 'imagehost_blocklist_refusals_total', { match });
+}
 
 beforeAll(async () => {
   stack = await TestStack.start({
@@ -167,6 +173,9 @@ describe('a takedown', () => {
     }
     expect(await stack.objectKeys()).toEqual(objectsBefore);
     expect(await stack.recordCount()).toBe(recordsBefore);
+    // Two files, POST and PATCH, on each gateway: each refusal counted by the gateway that made it.
+    expect(await blocklistRefusals(a.service.opsUrl, 'exact')).toBe(4);
+    expect(await blocklistRefusals(b.service.opsUrl, 'exact')).toBe(4);
     // The refused PATCHes changed nothing: the old keys still work.
     expect((await patch(a, other.image_key, await fixtures.scene(41), other.update_key)).status).toBe(200);
   });
@@ -180,6 +189,7 @@ describe('a takedown', () => {
     }
     const unrelated = await uploadImage(a.baseUrl, await fixtures.scene(123), 'other.jpg');
     expect(unrelated.status).toBe(201);
+    expect(await blocklistRefusals(stack.service('ingest').opsUrl, 'perceptual')).toBe(2);
     // The refused copies' objects go to the reaper: the bucket ends with only what records account for.
     await stack.waitUntilConsistent(15_000);
   });

@@ -21,6 +21,8 @@ export interface IngestDeps {
   readonly perceptualMatchDistance: number;
   /** Milliseconds since the epoch (`Date.now` unless a test sets it): whether an image has expired. */
   readonly now?: () => number;
+  /** Told of each upload refused for matching the blocklist (the blocklist refusals counter). */
+  readonly refusedAsBlocked?: (match: 'exact' | 'perceptual') => void;
 }
 
 function resultOf(record: Pick<ImageRecord, '_id' | 'versionId' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256'>): IngestedImage {
@@ -58,6 +60,7 @@ async function refuseBlocked(data: IngestJobData, upload: CheckedUpload, deps: I
   const sha256s = data.uploadedSha256 === undefined ? [upload.sha256] : [upload.sha256, data.uploadedSha256];
   const match = await findBlocklistMatch(deps.blocklist, { sha256s, perceptualHash: upload.perceptualHash }, deps.perceptualMatchDistance);
   if (match !== undefined) {
+    deps.refusedAsBlocked?.(match.entry.kind === 'sha256' ? 'exact' : 'perceptual');
     throw new AppError('CONTENT_BLOCKED', match.distance === 0 ? 'this content was taken down and cannot be uploaded again' : 'this picture matches content that was taken down');
   }
 }

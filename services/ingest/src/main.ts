@@ -2,7 +2,7 @@ import { loadIngestConfig } from '@imagehost/config';
 import { errorMessage } from '@imagehost/errors';
 import { INGEST_QUEUE, createWorker, ingestJobSchema, parseJobData, toWorkerError, type IngestJobData, type IngestJobResult } from '@imagehost/jobs';
 import { createLogger } from '@imagehost/logging';
-import { connectBackends, createRegistry, exitOnSignalWhileStarting, serveWorker, startTracing } from '@imagehost/ops';
+import { connectBackends, createModerationMetrics, createRegistry, exitOnSignalWhileStarting, serveWorker, startTracing } from '@imagehost/ops';
 import { restrictDecodersToJpegAndPng } from './decoders.js';
 import { ingestImage, type IngestDeps } from './ingest-image.handler.js';
 
@@ -20,6 +20,8 @@ async function main(): Promise<void> {
   const registry = createRegistry('ingest');
   const backends = connectBackends(config, log, registry);
   const { images, blocklist, objects, queueConnection, reapQueue } = backends;
+  // Only the blocklist refusals are counted here; the other moderation counters stay empty.
+  const moderation = createModerationMetrics(registry);
 
   const deps: IngestDeps = {
     images,
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
     supersededReapDelayMs: config.supersededReapDelayMs,
     blocklist,
     perceptualMatchDistance: config.perceptualMatchDistance,
+    refusedAsBlocked: (match) => moderation.blocklistRefusals.inc({ match }),
   };
   const worker = createWorker<IngestJobData, IngestJobResult, typeof INGEST_QUEUE>(
     INGEST_QUEUE,

@@ -22,9 +22,18 @@ beforeEach(async () => {
   gateway = await startTestGateway();
   lines = [];
   const logStream = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+  takedownsCounted.length = 0;
   admin = await buildAdminApp(
     { token: TOKEN, logLevel: 'info', logStream },
-    { images: gateway.images, objects: gateway.objects, blocklist: gateway.blocklist, reportQueue: gateway.reports, retentionMs: RETENTION_MS, clock: () => gateway.time.now },
+    {
+      images: gateway.images,
+      objects: gateway.objects,
+      blocklist: gateway.blocklist,
+      reportQueue: gateway.reports,
+      retentionMs: RETENTION_MS,
+      clock: () => gateway.time.now,
+      tookDown: (reason) => takedownsCounted.push(reason),
+    },
   );
   await admin.ready();
 });
@@ -33,6 +42,9 @@ afterEach(async () => {
   await admin.close();
   await gateway.close();
 });
+
+/** What the takedowns counter was told. */
+const takedownsCounted: string[] = [];
 
 function auditLines(): Record<string, unknown>[] {
   return lines.filter((line) => line.audit === true);
@@ -177,6 +189,7 @@ describe('takedown', () => {
     expect(gateway.images.records.size).toBe(1);
 
     expect(auditLines()).toEqual([expect.objectContaining({ action: 'takedown', imageKey: keys.image_key, reason: 'copyright', requestId: 'req-1', outcome: 'ok' })]);
+    expect(takedownsCounted).toEqual(['copyright']);
     expect(JSON.stringify(lines)).not.toContain(keys.delete_key);
   });
 
@@ -194,6 +207,7 @@ describe('takedown', () => {
     expect((await call('POST', `/admin/images/${keys.image_key}/takedown`, { reason: 'abuse' })).statusCode).toBe(200);
     const again = await call('POST', `/admin/images/${keys.image_key}/takedown`, { reason: 'legal' });
     expect(again.json()).toMatchObject({ already_taken_down: true, quarantined_objects: 0, blocklist_entries_added: 0, takedown: { reason: 'abuse' } });
+    expect(takedownsCounted).toEqual(['abuse']);
 
     expectError(await call('POST', '/admin/images/AAAAAAAAAAAAAAAA/takedown', { reason: 'legal' }), 404, 'IMAGE_NOT_FOUND');
     expectError(await call('POST', `/admin/images/${keys.image_key}/takedown`, { reason: 'because' }), 400, 'BAD_REQUEST');

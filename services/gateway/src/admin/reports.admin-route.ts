@@ -9,8 +9,6 @@ import { takeDownImage, type TakedownDeps } from './takedown.js';
 export interface ReportAdminDeps extends TakedownDeps {
   readonly images: TakedownDeps['images'] & Pick<ImageRepository, 'unhide'>;
   readonly reportQueue: Pick<ReportRepository, 'list' | 'findById' | 'resolveOpen'>;
-  /** Told of each takedown made by resolving a report (the takedowns counter). */
-  readonly tookDown?: (reason: TakedownReason) => void;
 }
 
 const PAGE_DEFAULT = 50;
@@ -112,7 +110,6 @@ export async function reportAdminRoutes(app: FastifyInstance, deps: ReportAdminD
         }
         if (reason === undefined) throw new AppError('BAD_REQUEST', `a takedown needs a reason: one of ${TAKEDOWN_REASONS.join(', ')}`);
         const outcome = await takeDownImage(report.imageKey, { reason, note, requestId: request.id }, deps);
-        if (!outcome.already) deps.tookDown?.(reason);
         const resolved = await deps.reportQueue.resolveOpen(report.imageKey, 'actioned', at, note === '' ? null : note);
         // The takedown supersedes the hiding: a restore must show the image again.
         await deps.images.unhide(report.imageKey);

@@ -12,6 +12,8 @@ export interface TakedownDeps {
   readonly retentionMs: number;
   /** Milliseconds since the epoch. */
   readonly clock: () => number;
+  /** Told of each image this process takes down (the takedowns counter), once per image. */
+  readonly tookDown?: (reason: TakedownReason) => void;
 }
 
 export interface TakedownRequest {
@@ -67,6 +69,7 @@ export async function takeDownImage(imageKey: string, request: TakedownRequest, 
   const takedown: Takedown = { reason: request.reason, note: request.note, at, retainUntil: new Date(at.getTime() + deps.retentionMs), requestId: request.requestId };
   let record = await deps.images.takeDown(imageKey, takedown);
   const already = record === undefined;
+  if (!already) deps.tookDown?.(request.reason);
   if (record === undefined) {
     record = await deps.images.findAny(imageKey);
     if (record === undefined || record.deletedAt !== null || record.takedown == null) throw notFound();

@@ -62,7 +62,12 @@ const BLOCKLIST_LOOKUP_DEADLINE_MS = 1000;
  * not answer here the upload goes on to wait in the queue, as every upload does then, rather
  * than being refused: the worker refuses it once MongoDB is back and the reaper removes it.
  */
-async function refuseBlockedBytes(blocklist: SubmitDeps['blocklist'], sha256s: readonly string[], log: FastifyRequest['log']): Promise<void> {
+async function refuseBlockedBytes(
+  blocklist: SubmitDeps['blocklist'],
+  sha256s: readonly string[],
+  log: FastifyRequest['log'],
+  metrics: GatewayMetrics,
+): Promise<void> {
   let entries;
   try {
     entries = await within(BLOCKLIST_LOOKUP_DEADLINE_MS, blocklist.findCandidates({ sha256s }));
@@ -71,6 +76,7 @@ async function refuseBlockedBytes(blocklist: SubmitDeps['blocklist'], sha256s: r
     return;
   }
   if (entries.some((entry) => entry.kind === 'sha256' && sha256s.includes(entry.hash))) {
+    metrics.moderation.blocklistRefusals.inc({ match: 'exact' });
     throw new AppError('CONTENT_BLOCKED', 'this content was taken down and cannot be uploaded again');
   }
 }
@@ -122,7 +128,7 @@ export async function submitVersion(
     const uploadedSha256 = sha256Of(upload.bytes);
     stored = deps.stripMetadata ? stripImageMetadata(upload.bytes, upload.contentType) : { bytes: upload.bytes, removedBytes: 0 };
     const storedSha256 = deps.stripMetadata ? sha256Of(stored.bytes) : uploadedSha256;
-    await refuseBlockedBytes(deps.blocklist, [uploadedSha256, storedSha256], request.log);
+    await refuseBlockedBytes(deps.blocklist, [uploadedSha256, storedSha256], request.log, deps.metrics);
     job = {
       ...intent,
       imageKey,
