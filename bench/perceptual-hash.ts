@@ -2,10 +2,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { perceptualHash, stripImageMetadata } from '@imagehost/image-format';
+import { dctHash, perceptualHash, stripImageMetadata } from '@imagehost/image-format';
 import sharp from 'sharp';
 import { currentCommit } from './measure.js';
-import { dctHash } from './perceptual-hash-alternatives.js';
 import { CORPUS_SOURCES, corpusBytes, ensureCorpus, readCorpusImage, type CorpusImage } from './perceptual-hash-corpus.js';
 
 // `npm run bench:perceptual-hash`: how often the blocklist's perceptual match would refuse an

@@ -1,3 +1,3 @@
 export { SIGNATURE_BYTES, detectImageType, isAllowedFilename, type ImageContentType } from './image-format.js';
 export { stripImageMetadata, type StrippedImage } from './strip-metadata.js';
-export { PERCEPTUAL_HASH_BITS, hammingDistance, perceptualHash } from './perceptual-hash.js';
+export { PERCEPTUAL_HASH_BITS, dctHash, hammingDistance, perceptualHash, pictureHashes, type PictureHashes } from './perceptual-hash.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import sharp from 'sharp';
-import { hammingDistance, perceptualHash } from './perceptual-hash.js';
+import { dctHash, hammingDistance, perceptualHash, pictureHashes } from './perceptual-hash.js';
 
 /** A photo-like picture: smooth gradients and a few shapes, so its gradients are not noise. */
 async function scene(seed: number, width = 640, height = 480): Promise<Buffer> {
@@ -59,6 +59,43 @@ describe('perceptualHash of a transparent picture', () => {
     expect(await perceptualHash(await cutOut(7, 255))).toBe(hash);
     const jpegOnWhite = await sharp(overBlack).flatten({ background: '#ffffff' }).jpeg({ quality: 70 }).toBuffer();
     expect(hammingDistance(hash, await perceptualHash(jpegOnWhite))).toBeLessThanOrEqual(6);
+  });
+});
+
+describe('dctHash', () => {
+  it('is 16 hex digits, the same for the same bytes', async () => {
+    const image = await scene(1);
+    const hash = await dctHash(image);
+    expect(hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(await dctHash(image)).toBe(hash);
+  });
+
+  it('stays within a few bits for a re-encoded, resized or PNG copy, and is far from another picture', async () => {
+    const original = await scene(7);
+    const hash = await dctHash(original);
+    const copies = [
+      await sharp(original).jpeg({ quality: 40 }).toBuffer(),
+      await sharp(original).resize(320).jpeg({ quality: 85 }).toBuffer(),
+      await sharp(original).png().toBuffer(),
+    ];
+    for (const copy of copies) expect(hammingDistance(hash, await dctHash(copy))).toBeLessThanOrEqual(6);
+    expect(hammingDistance(hash, await dctHash(await scene(8)))).toBeGreaterThan(10);
+  });
+
+  it('hashes a transparent picture as seen on white', async () => {
+    expect(await dctHash(await cutOut(7, 255))).toBe(await dctHash(await cutOut(7, 0)));
+  });
+});
+
+describe('pictureHashes', () => {
+  it('gives what perceptualHash and dctHash give, for an opaque and a transparent picture', async () => {
+    for (const image of [await scene(3), await cutOut(5, 0)]) {
+      expect(await pictureHashes(image)).toEqual({ dHash: await perceptualHash(image), pHash: await dctHash(image) });
+    }
+  });
+
+  it('rejects bytes that do not decode', async () => {
+    await expect(pictureHashes(Buffer.from('not an image'))).rejects.toThrow();
   });
 });
 
