@@ -312,7 +312,8 @@ const ingestSchema = z.object({
   INGEST_CONCURRENCY: integer(4, 1, 64),
   SUPERSEDED_REAP_DELAY_MS: integer(10_000, 0, 24 * 3600_000),
   // At most the blocklist's MAX_PERCEPTUAL_DISTANCE (@imagehost/db): its entries carry bands up to it.
-  PERCEPTUAL_MATCH_DISTANCE: integer(6, 0, 10),
+  // 8 with dHash and pHash both required (docs/moderation.md#recommended-threshold).
+  PERCEPTUAL_MATCH_DISTANCE: integer(8, 0, 10),
   ...workerVariables,
 }).superRefine(checkRedisTopology);
 
@@ -325,7 +326,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     ...workerFrom(parsed.INGEST_CONCURRENCY, parsed),
     /** How long a replaced version stays readable for GETs that looked it up just before. */
     supersededReapDelayMs: parsed.SUPERSEDED_REAP_DELAY_MS,
-    /** Bits by which an upload's perceptual hash may differ from a blocked one and still match. */
+    /** Bits by which an upload's dHash and pHash may each differ from a blocked entry's and still match. */
     perceptualMatchDistance: parsed.PERCEPTUAL_MATCH_DISTANCE,
   }));
 }

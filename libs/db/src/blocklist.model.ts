@@ -12,9 +12,15 @@ export type BlocklistKind = 'sha256' | 'perceptual';
 export interface BlocklistEntry {
   _id: string;
   kind: BlocklistKind;
-  /** Hex: 64 digits for a SHA-256, 16 for a perceptual hash. */
+  /** Hex: 64 digits for a SHA-256, 16 for a perceptual hash (a dHash). */
   hash: string;
-  /** What lookups match on (blocklist-terms.ts); indexed. */
+  /**
+   * A perceptual entry's DCT hash (pHash, 16 hex digits): when present, a match needs both
+   * hashes near. Absent on SHA-256 entries, on perceptual hashes added by hand, and on
+   * entries from records older than the pHash.
+   */
+  dctHash?: string;
+  /** What lookups match on (blocklist-terms.ts, from `hash` alone); indexed. */
   terms: string[];
   /** The taken-down image it came from; null when an operator added the hash itself. */
   imageKey: string | null;

@@ -8,6 +8,8 @@ import { perceptualTerms, sha256Term, storedPerceptualTerms } from './blocklist-
 export interface NewBlocklistEntry {
   readonly kind: BlocklistKind;
   readonly hash: string;
+  /** A perceptual entry's pHash, matched together with its dHash (`hash`). */
+  readonly dctHash?: string;
   readonly imageKey: string | null;
   readonly reason: string;
   readonly note: string;
@@ -67,9 +69,10 @@ export class BlocklistRepository {
   /** Adds the entries; one already there (same kind, hash and source) stays as it was. Returns those added. */
   async add(entries: readonly NewBlocklistEntry[]): Promise<BlocklistEntry[]> {
     const added: BlocklistEntry[] = [];
-    for (const entry of entries) {
+    for (const { dctHash, ...entry } of entries) {
       const terms = entry.kind === 'sha256' ? [sha256Term(entry.hash)] : storedPerceptualTerms(entry.hash);
-      const document: BlocklistEntry = { _id: entryId(entry), ...entry, terms };
+      // Only a perceptual entry carries a pHash, and never as null (an absent one means dHash alone).
+      const document: BlocklistEntry = { _id: entryId(entry), ...entry, ...(entry.kind === 'perceptual' && dctHash !== undefined ? { dctHash } : {}), terms };
       try {
         await this.call('insertBlocklistEntry', async () => {
           await this.entries().insertOne(document);

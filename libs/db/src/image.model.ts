@@ -50,6 +50,8 @@ export interface ImageRecord {
   uploadedSha256?: string;
   /** 64-bit dHash of the decoded picture (16 hex digits), for the blocklist; absent on older records. */
   perceptualHash?: string;
+  /** 64-bit DCT hash (pHash) of the decoded picture (16 hex digits), matched with the dHash; absent on older records. */
+  perceptualDctHash?: string;
   /** Set while the image is taken down; absent or null otherwise (a missing field matches `null` in queries). */
   takedown?: Takedown | null;
 }

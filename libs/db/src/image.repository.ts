@@ -167,7 +167,7 @@ export class ImageRepository {
     imageKey: string,
     expectedUpdateKeyHash: string,
     next: Pick<ImageRecord, 'versionId' | 'objectKey' | 'contentType' | 'bytes' | 'width' | 'height' | 'sha256' | 'deleteKeyHash' | 'updateKeyHash' | 'updatedAt'> &
-      Pick<ImageRecord, 'uploadedSha256' | 'perceptualHash' | 'expiresAt'>,
+      Pick<ImageRecord, 'uploadedSha256' | 'perceptualHash' | 'perceptualDctHash' | 'expiresAt'>,
     at: Date,
   ): Promise<ImageRecord | undefined> {
     const previous = await this.call('replaceVersion', () =>

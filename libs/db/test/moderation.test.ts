@@ -134,6 +134,26 @@ describe('the blocklist', () => {
     expect(await blocklist.findCandidates({ sha256s: [], perceptual: { hash: 'f0f0f0f0f0f0f0f0', distance: 6 } })).toEqual([]);
   });
 
+  it('keeps a perceptual entry\'s pHash beside its dHash, and finds it by the dHash bands at distance 8', async () => {
+    const stored = '3c3c3c3c3c3c3c3c';
+    await blocklist.add([
+      { ...base, kind: 'perceptual', hash: stored, dctHash: '0123456789abcdef', imageKey: 'img5' },
+      { ...base, kind: 'perceptual', hash: stored, imageKey: null },
+      // A pHash given with a SHA-256 entry means nothing and is not kept.
+      { ...base, kind: 'sha256', hash: 'f'.repeat(64), dctHash: '0123456789abcdef', imageKey: 'img5' },
+    ]);
+    // Eight bits flipped, the most a default lookup reaches.
+    const near = (BigInt(`0x${stored}`) ^ 0x8001_0000_8001_0000n ^ 0x0000_8001_0000_8001n).toString(16).padStart(16, '0');
+    const found = await blocklist.findCandidates({ sha256s: ['f'.repeat(64)], perceptual: { hash: near, distance: 8 } });
+    expect(found.sort((x, y) => x._id.localeCompare(y._id))).toEqual([
+      { _id: `perceptual:${stored}:-`, kind: 'perceptual', hash: stored, imageKey: null, ...base },
+      { _id: `perceptual:${stored}:img5`, kind: 'perceptual', hash: stored, dctHash: '0123456789abcdef', imageKey: 'img5', ...base },
+      { _id: `sha256:${'f'.repeat(64)}:img5`, kind: 'sha256', hash: 'f'.repeat(64), imageKey: 'img5', ...base },
+    ]);
+    expect(await blocklist.removeForImage('img5')).toBe(2);
+    expect(await blocklist.removeHash(stored)).toBe(1);
+  });
+
   it('removes by hash whatever the source, and by image', async () => {
     await blocklist.add([
       { ...base, kind: 'sha256', hash: 'e'.repeat(64), imageKey: 'img3' },

@@ -149,8 +149,19 @@ describe('a takedown', () => {
     expect((await stack.objects.readObject(quarantined[0] ?? '', 10_000_000))?.equals(servedBytes)).toBe(true);
 
     const inspected = await admin(b, 'GET', `/admin/images/${keys.image_key}`);
-    expect(inspected.json).toMatchObject({ state: 'taken-down', sha256: sha256(servedBytes), uploaded_sha256: sha256(original), reports: [] });
+    expect(inspected.json).toMatchObject({
+      state: 'taken-down',
+      sha256: sha256(servedBytes),
+      uploaded_sha256: sha256(original),
+      perceptual_hash: expect.stringMatching(/^[0-9a-f]{16}$/),
+      perceptual_dct_hash: expect.stringMatching(/^[0-9a-f]{16}$/),
+      reports: [],
+    });
     expect(inspected.body.toString()).not.toContain(keys.delete_key);
+    // The perceptual entry holds both hashes, so copies are matched on both.
+    const { perceptual_hash: dHash, perceptual_dct_hash: pHash } = inspected.json as { perceptual_hash: string; perceptual_dct_hash: string };
+    const listed = (await admin(b, 'GET', '/admin/blocklist')).json as { entries: { kind: string; hash: string; dct_hash: string | null; image_key: string }[] };
+    expect(listed.entries.filter((entry) => entry.kind === 'perceptual')).toEqual([expect.objectContaining({ hash: dHash, dct_hash: pHash, image_key: keys.image_key })]);
 
     const audit = await waitFor('the takedown audit line', async () => auditLines(a).find((line) => line.action === 'takedown'));
     expect(audit).toMatchObject({ audit: true, action: 'takedown', imageKey: keys.image_key, reason: 'copyright', requestId: `e2e-post-takedown`, outcome: 'ok' });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@imagehost/errors';
 import { isExpired, isHidden, type BlocklistRepository, type ImageRecord, type ImageRepository } from '@imagehost/db';
-import { perceptualHash } from '@imagehost/image-format';
+import { pictureHashes, type PictureHashes } from '@imagehost/image-format';
 import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
 import { inSpan } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';
@@ -17,7 +17,7 @@ export interface IngestDeps {
   readonly supersededReapDelayMs: number;
   /** Content taken down before: an upload matching it is refused (451) and discarded. */
   readonly blocklist: Pick<BlocklistRepository, 'findCandidates'>;
-  /** Bits by which a picture's perceptual hash may differ from a blocked one and still match. */
+  /** Bits by which a picture's dHash and pHash may each differ from a blocked entry's and still match. */
   readonly perceptualMatchDistance: number;
   /** Milliseconds since the epoch (`Date.now` unless a test sets it): whether an image has expired. */
   readonly now?: () => number;
@@ -40,12 +40,12 @@ interface CheckedUpload {
   readonly bytes: Buffer;
   readonly image: ValidatedImage;
   readonly sha256: string;
-  readonly perceptualHash: string;
+  readonly hashes: PictureHashes;
 }
 
-async function perceptualHashOf(bytes: Buffer): Promise<string> {
+async function pictureHashesOf(bytes: Buffer): Promise<PictureHashes> {
   try {
-    return await perceptualHash(bytes);
+    return await pictureHashes(bytes);
   } catch (error) {
     throw new AppError('IMAGE_UNDECODABLE', 'the image does not decode to a thumbnail', { cause: error });
   }
@@ -58,7 +58,7 @@ async function perceptualHashOf(bytes: Buffer): Promise<string> {
  */
 async function refuseBlocked(data: IngestJobData, upload: CheckedUpload, deps: IngestDeps): Promise<void> {
   const sha256s = data.uploadedSha256 === undefined ? [upload.sha256] : [upload.sha256, data.uploadedSha256];
-  const match = await findBlocklistMatch(deps.blocklist, { sha256s, perceptualHash: upload.perceptualHash }, deps.perceptualMatchDistance);
+  const match = await findBlocklistMatch(deps.blocklist, { sha256s, perceptualHash: upload.hashes.dHash, dctHash: upload.hashes.pHash }, deps.perceptualMatchDistance);
   if (match !== undefined) {
     deps.refusedAsBlocked?.(match.entry.kind === 'sha256' ? 'exact' : 'perceptual');
     throw new AppError('CONTENT_BLOCKED', match.distance === 0 ? 'this content was taken down and cannot be uploaded again' : 'this picture matches content that was taken down');
@@ -74,7 +74,7 @@ async function validatedUpload(data: IngestJobData, deps: IngestDeps): Promise<C
     const bytes = await deps.objects.readObject(data.objectKey, deps.limits.maxUploadBytes);
     if (bytes === undefined) throw new AppError('CONFLICT', `the uploaded object ${data.objectKey} is gone`);
     const image = await inSpan('decode', () => validateImage(bytes, deps.limits));
-    const upload = { bytes, image, sha256: createHash('sha256').update(bytes).digest('hex'), perceptualHash: await perceptualHashOf(bytes) };
+    const upload = { bytes, image, sha256: createHash('sha256').update(bytes).digest('hex'), hashes: await pictureHashesOf(bytes) };
     await refuseBlocked(data, upload, deps);
     return upload;
   } catch (error) {
@@ -97,7 +97,8 @@ function versionFields(data: IngestJobData, upload: CheckedUpload) {
     updatedAt: new Date(data.acceptedAt),
     // Kept so a takedown can block this content as uploaded and as a picture.
     uploadedSha256: data.uploadedSha256 ?? upload.sha256,
-    perceptualHash: upload.perceptualHash,
+    perceptualHash: upload.hashes.dHash,
+    perceptualDctHash: upload.hashes.pHash,
     // Absent from a replacement's job (an older producer): the image keeps its expiry.
     ...(data.expiresAt === undefined ? {} : { expiresAt: data.expiresAt === null ? null : new Date(data.expiresAt) }),
   };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BlocklistRepository, ImageRepository, connectDatabase } from '@imagehost/db';
-import { perceptualHash } from '@imagehost/image-format';
+import { dctHash, perceptualHash } from '@imagehost/image-format';
 import sharp from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { createReapQueue, type IngestJobData, type ReapQueue } from '@imagehost/jobs';
@@ -35,7 +35,7 @@ beforeAll(async () => {
     limits: { maxUploadBytes: 1_000_000, maxImagePixels: 40_000_000, maxImageSide: 32_767 },
     supersededReapDelayMs: 0,
     blocklist,
-    perceptualMatchDistance: 6,
+    perceptualMatchDistance: 8,
   };
 });
 
@@ -122,11 +122,16 @@ describe('ingestImage', () => {
     expect(await images.findAny(job.imageKey)).toBeUndefined();
   });
 
-  it('records what a takedown blocks: the SHA-256 as uploaded and the perceptual hash', async () => {
+  it('records what a takedown blocks: the SHA-256 as uploaded and the perceptual hashes', async () => {
     const jpeg = await fixtures.scene(3, 160, 120);
     const job = await uploaded(jpeg, 'f'.repeat(64));
     await ingestImage(job, deps);
-    expect(await images.findAny(job.imageKey)).toMatchObject({ sha256: sha256Of(jpeg), uploadedSha256: 'f'.repeat(64), perceptualHash: await perceptualHash(jpeg) });
+    expect(await images.findAny(job.imageKey)).toMatchObject({
+      sha256: sha256Of(jpeg),
+      uploadedSha256: 'f'.repeat(64),
+      perceptualHash: await perceptualHash(jpeg),
+      perceptualDctHash: await dctHash(jpeg),
+    });
     const older = await uploaded(await fixtures.rgbPng());
     await ingestImage(older, deps);
     // A producer that sent no digest of its own: nothing was stripped, so the stored bytes are the uploaded ones.
@@ -151,7 +156,19 @@ describe('ingestImage and the blocklist', () => {
     await expectRefusedAndDiscarded(stripped, 'CONTENT_BLOCKED');
   });
 
-  it('refuses a re-encoded or resized copy of a blocked picture, and takes an unrelated one', async () => {
+  it('refuses a re-encoded or resized copy of a picture blocked by both hashes, and takes an unrelated one', async () => {
+    const original = await fixtures.scene(13);
+    await blocklist.add([{ ...base, kind: 'perceptual', hash: await perceptualHash(original), dctHash: await dctHash(original) }]);
+    for (const copy of [await sharp(original).jpeg({ quality: 35 }).toBuffer(), await sharp(original).resize(300).png().toBuffer()]) {
+      const job = await uploaded(copy);
+      await expectRefusedAndDiscarded(job, 'CONTENT_BLOCKED');
+      expect(await images.findAny(job.imageKey)).toBeUndefined();
+    }
+    const unrelated = await uploaded(await fixtures.scene(14));
+    expect((await ingestImage(unrelated, deps)).imageKey).toBe(unrelated.imageKey);
+  });
+
+  it('refuses copies of a picture blocked by its dHash alone (an entry added by hand)', async () => {
     const original = await fixtures.scene(11);
     await blocklist.add([{ ...base, kind: 'perceptual', hash: await perceptualHash(original) }]);
     for (const copy of [await sharp(original).jpeg({ quality: 35 }).toBuffer(), await sharp(original).resize(300).png().toBuffer()]) {

@@ -126,6 +126,7 @@ describe('GET /admin/images/{image_key}', () => {
       sha256,
       uploaded_sha256: null,
       perceptual_hash: null,
+      perceptual_dct_hash: null,
       version_id: expect.any(String),
       created_at: new Date(TEST_START_MS).toISOString(),
       updated_at: new Date(TEST_START_MS).toISOString(),
@@ -263,7 +264,7 @@ describe('the blocklist', () => {
     const first = await call('POST', '/admin/blocklist', { sha256: sha, reason: 'csam', note: 'hash list 3' });
     expect(first.statusCode).toBe(201);
     expect(first.json()).toEqual({
-      added: [{ id: `sha256:${sha}:-`, kind: 'sha256', hash: sha, image_key: null, reason: 'csam', note: 'hash list 3', created_at: new Date(TEST_START_MS).toISOString() }],
+      added: [{ id: `sha256:${sha}:-`, kind: 'sha256', hash: sha, dct_hash: null, image_key: null, reason: 'csam', note: 'hash list 3', created_at: new Date(TEST_START_MS).toISOString() }],
     });
     expect((await call('POST', '/admin/blocklist', { sha256: sha, reason: 'csam' })).json()).toEqual({ added: [] });
     expect((await call('POST', '/admin/blocklist', { perceptual_hash: '0123456789abcdef', reason: 'abuse' })).statusCode).toBe(201);

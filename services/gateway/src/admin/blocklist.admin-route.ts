@@ -15,7 +15,7 @@ const PAGE_DEFAULT = 100;
 const PAGE_MAX = 1000;
 
 function describeEntry(entry: BlocklistEntryView) {
-  return { id: entry._id, kind: entry.kind, hash: entry.hash, image_key: entry.imageKey, reason: entry.reason, note: entry.note, created_at: entry.createdAt.toISOString() };
+  return { id: entry._id, kind: entry.kind, hash: entry.hash, dct_hash: entry.dctHash ?? null, image_key: entry.imageKey, reason: entry.reason, note: entry.note, created_at: entry.createdAt.toISOString() };
 }
 
 const listSchema = {

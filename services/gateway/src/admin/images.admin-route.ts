@@ -34,6 +34,7 @@ export function describeImage(record: ImageRecord, reports: readonly unknown[]) 
     sha256: record.sha256,
     uploaded_sha256: record.uploadedSha256 ?? null,
     perceptual_hash: record.perceptualHash ?? null,
+    perceptual_dct_hash: record.perceptualDctHash ?? null,
     version_id: record.versionId,
     created_at: record.createdAt.toISOString(),
     updated_at: record.updatedAt.toISOString(),

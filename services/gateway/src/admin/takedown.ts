@@ -42,7 +42,9 @@ export function blocklistEntriesOf(record: ImageRecord, reason: string, note: st
   const digests = new Set([record.sha256, ...(record.uploadedSha256 === undefined ? [] : [record.uploadedSha256])]);
   return [
     ...[...digests].map((hash) => ({ ...source, kind: 'sha256' as const, hash })),
-    ...(record.perceptualHash === undefined ? [] : [{ ...source, kind: 'perceptual' as const, hash: record.perceptualHash }]),
+    ...(record.perceptualHash === undefined
+      ? []
+      : [{ ...source, kind: 'perceptual' as const, hash: record.perceptualHash, ...(record.perceptualDctHash === undefined ? {} : { dctHash: record.perceptualDctHash }) }]),
   ];
 }
 
