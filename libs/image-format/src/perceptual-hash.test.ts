@@ -1,19 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import sharp from 'sharp';
+import { fixtures } from '@imagehost/testing';
 import { dctHash, hammingDistance, perceptualHash, pictureHashes } from './perceptual-hash.js';
 
-/** A photo-like picture: smooth gradients and a few shapes, so its gradients are not noise. */
-async function scene(seed: number, width = 640, height = 480): Promise<Buffer> {
-  const shapes = Array.from({ length: 6 }, (_, index) => {
-    const x = (seed * 97 + index * 131) % width;
-    const y = (seed * 53 + index * 71) % height;
-    const r = 30 + ((seed + index * 17) % 90);
-    const shade = (seed * 37 + index * 59) % 256;
-    return `<circle cx="${x}" cy="${y}" r="${r}" fill="rgb(${shade},${255 - shade},${(shade * 3) % 256})"/>`;
-  }).join('');
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="rgb(${(seed * 11) % 256},40,90)"/><stop offset="1" stop-color="rgb(20,${(seed * 29) % 256},200)"/></linearGradient></defs><rect width="100%" height="100%" fill="url(#g)"/>${shapes}</svg>`;
-  return sharp(Buffer.from(svg)).jpeg({ quality: 92 }).toBuffer();
-}
+const { scene } = fixtures;
 
 describe('perceptualHash', () => {
   it('is 16 hex digits, the same for the same bytes', async () => {
