@@ -35,6 +35,7 @@ export default {
       moduleNameMapper: {
         '^@imagehost/(backends|testing)$': '<rootDir>/tools/$1/src/index.ts',
         '^@imagehost/image-format/validate$': '<rootDir>/libs/image-format/src/validate-image.ts',
+        '^@imagehost/image-format/perceptual$': '<rootDir>/libs/image-format/src/perceptual-hash.ts',
         '^@imagehost/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
         ...shared.moduleNameMapper,
       },

@@ -1,5 +1,5 @@
 import type { BlocklistEntryView, BlocklistRepository } from '@imagehost/db';
-import { hammingDistance } from '@imagehost/image-format';
+import { hammingDistance } from '@imagehost/image-format/perceptual';
 
 /** What an upload is matched by: the SHA-256s of its bytes (stored, and as uploaded) and its picture's two hashes. */
 export interface UploadFingerprint {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@imagehost/errors';
 import { isExpired, isHidden, type BlocklistRepository, type ImageRecord, type ImageRepository } from '@imagehost/db';
-import { pictureHashes, type PictureHashes } from '@imagehost/image-format';
+import { pictureHashes, type PictureHashes } from '@imagehost/image-format/perceptual';
 import { enqueueReap, type IngestJobData, type IngestedImage, type ReapQueue } from '@imagehost/jobs';
 import { inSpan } from '@imagehost/ops';
 import type { ObjectStore } from '@imagehost/storage';

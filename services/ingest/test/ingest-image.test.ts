@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BlocklistRepository, ImageRepository, connectDatabase } from '@imagehost/db';
-import { dctHash, perceptualHash } from '@imagehost/image-format';
+import { dctHash, perceptualHash } from '@imagehost/image-format/perceptual';
 import sharp from 'sharp';
 import { AppError } from '@imagehost/errors';
 import { createReapQueue, type IngestJobData, type ReapQueue } from '@imagehost/jobs';
